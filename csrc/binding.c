@@ -1,0 +1,657 @@
+/*
+ * wageubn._C: the only file that knows CPython and NumPy.  It converts
+ * arguments to C-contiguous float32 arrays, checks every shape and width,
+ * allocates the outputs and calls the kernels with the GIL released.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <numpy/arrayobject.h>
+
+#include "wageubn.h"
+
+/* ------------------------------------------------------------------------ */
+/* Argument helpers                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* A new reference to a C-contiguous float32 copy (or view) of obj, or NULL
+ * with TypeError when obj is not real-valued numeric data. */
+static PyArrayObject *as_f32(PyObject *obj, const char *name)
+{
+    PyArrayObject *any = (PyArrayObject *)PyArray_FROM_O(obj);
+    if (!any) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s: expected a real-valued array-like, got %.200s", name,
+                     Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    char kind = PyArray_DESCR(any)->kind;
+    if (kind != 'b' && kind != 'i' && kind != 'u' && kind != 'f') {
+        PyObject *dt = PyObject_Str((PyObject *)PyArray_DESCR(any));
+        PyErr_Format(PyExc_TypeError, "%s: expected a real-valued numeric array, got dtype %S",
+                     name, dt ? dt : Py_None);
+        Py_XDECREF(dt);
+        Py_DECREF(any);
+        return NULL;
+    }
+    PyArrayObject *arr = (PyArrayObject *)PyArray_FROM_OTF(
+        (PyObject *)any, NPY_FLOAT32, NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+    Py_DECREF(any);
+    return arr;
+}
+
+/* Like as_f32, but None gives NULL without an error (*ok stays 1). */
+static PyArrayObject *as_f32_optional(PyObject *obj, const char *name, int *ok)
+{
+    *ok = 1;
+    if (obj == NULL || obj == Py_None)
+        return NULL;
+    PyArrayObject *arr = as_f32(obj, name);
+    *ok = arr != NULL;
+    return arr;
+}
+
+static int check_ndim(PyArrayObject *a, int ndim, const char *name, const char *layout)
+{
+    if (PyArray_NDIM(a) != ndim) {
+        PyErr_Format(PyExc_ValueError, "%s: expected a %d-d array %s, got a %d-d array", name,
+                     ndim, layout, PyArray_NDIM(a));
+        return -1;
+    }
+    return 0;
+}
+
+static int check_vector(PyArrayObject *a, npy_intp len, const char *name)
+{
+    if (a && (PyArray_NDIM(a) != 1 || PyArray_DIM(a, 0) != len)) {
+        PyErr_Format(PyExc_ValueError, "%s: expected shape (%zd,), got a %d-d array of %zd elements",
+                     name, (Py_ssize_t)len, PyArray_NDIM(a), (Py_ssize_t)PyArray_SIZE(a));
+        return -1;
+    }
+    return 0;
+}
+
+static int check_width(long v, long lo, const char *name)
+{
+    if (v < lo || v > WG_MAX_WIDTH) {
+        PyErr_Format(PyExc_ValueError, "%s: expected an integer width in [%ld, %d], got %ld", name,
+                     lo, WG_MAX_WIDTH, v);
+        return -1;
+    }
+    return 0;
+}
+
+/* A format given as (kind, dec, all): kind 0 none, 1 directquant, 2 alldirectquant. */
+static int parse_format(PyObject *obj, wg_format *f, const char *name)
+{
+    int kind;
+    long dec, all;
+    if (obj == NULL || obj == Py_None) {
+        *f = wg_format_make(WG_FMT_NONE, 1, 1);
+        return 0;
+    }
+    if (!PyTuple_Check(obj) || !PyArg_ParseTuple(obj, "ill", &kind, &dec, &all)) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s: expected None or a tuple (kind, dec, all) of ints", name);
+        return -1;
+    }
+    if (kind < 0 || kind > 2) {
+        PyErr_Format(PyExc_ValueError, "%s: kind must be 0, 1 or 2, got %d", name, kind);
+        return -1;
+    }
+    if (kind != WG_FMT_NONE && (check_width(dec, -WG_MAX_WIDTH, "dec") || check_width(all, 1, "all")))
+        return -1;
+    *f = wg_format_make((wg_fmt_kind)kind, (int)dec, (int)all);
+    return 0;
+}
+
+/* A tuple of `n` ints, each >= lo. */
+static int parse_ints(PyObject *obj, int64_t *out, int n, int64_t lo, const char *name)
+{
+    PyObject *seq = PySequence_Fast(obj, "");
+    if (!seq || PySequence_Fast_GET_SIZE(seq) != n) {
+        Py_XDECREF(seq);
+        PyErr_Format(PyExc_TypeError, "%s: expected a sequence of %d ints", name, n);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        long long v = PyLong_Check(item) ? PyLong_AsLongLong(item) : -1;
+        if (!PyLong_Check(item) || (v == -1 && PyErr_Occurred())) {
+            Py_DECREF(seq);
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "%s: expected a sequence of %d ints, item %d is %.100s",
+                         name, n, i, Py_TYPE(item)->tp_name);
+            return -1;
+        }
+        if (v < lo || v > ((int64_t)1 << 40)) {
+            Py_DECREF(seq);
+            PyErr_Format(PyExc_ValueError, "%s: expected values >= %lld, got %lld", name,
+                         (long long)lo, v);
+            return -1;
+        }
+        out[i] = (int64_t)v;
+    }
+    Py_DECREF(seq);
+    return 0;
+}
+
+static PyArrayObject *new_f32(int ndim, const npy_intp *dims)
+{
+    return (PyArrayObject *)PyArray_SimpleNew(ndim, (npy_intp *)dims, NPY_FLOAT32);
+}
+
+static int check_threads(int nthreads)
+{
+    if (nthreads < 1) {
+        PyErr_Format(PyExc_ValueError, "nthreads: expected an int >= 1, got %d", nthreads);
+        return -1;
+    }
+    return 0;
+}
+
+#define F32(a) ((float *)PyArray_DATA(a))
+#define F32_OR_NULL(a) ((a) ? (const float *)PyArray_DATA(a) : NULL)
+
+/* ------------------------------------------------------------------------ */
+/* Quantizers                                                               */
+/* ------------------------------------------------------------------------ */
+
+static PyObject *py_quantize(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *names[] = {"x", "fmt", NULL};
+    PyObject *xo, *fo;
+    wg_format f;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO:quantize", names, &xo, &fo) ||
+        parse_format(fo, &f, "fmt"))
+        return NULL;
+    PyArrayObject *x = as_f32(xo, "x");
+    if (!x)
+        return NULL;
+    PyArrayObject *out = new_f32(PyArray_NDIM(x), PyArray_DIMS(x));
+    if (out) {
+        Py_BEGIN_ALLOW_THREADS
+        wg_quantize_array(F32(out), F32(x), (size_t)PyArray_SIZE(x), &f);
+        Py_END_ALLOW_THREADS
+    }
+    Py_DECREF(x);
+    return (PyObject *)out;
+}
+
+enum { Q_SROUND, Q_SHIFT, Q_CONST, Q_ERROR };
+
+/* The range-based quantizers share one argument layout: (x, k, k_dr, seed). */
+static PyObject *range_quant(PyObject *args, PyObject *kw, int which, const char *fmt)
+{
+    static char *names[] = {"x", "k", "k_dr", "seed", NULL};
+    PyObject *xo;
+    long k = 8, k_dr = 8;
+    unsigned long long seed = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, fmt, names, &xo, &k, &k_dr, &seed))
+        return NULL;
+    if ((which != Q_SROUND && check_width(k, which == Q_CONST ? -WG_MAX_WIDTH : 1, "k")) ||
+        (which == Q_CONST && check_width(k_dr, 1, "k_dr")))
+        return NULL;
+    PyArrayObject *x = as_f32(xo, "x");
+    if (!x)
+        return NULL;
+    PyArrayObject *out = new_f32(PyArray_NDIM(x), PyArray_DIMS(x));
+    if (out) {
+        float *o = F32(out);
+        const float *in = F32(x);
+        size_t n = (size_t)PyArray_SIZE(x);
+        Py_BEGIN_ALLOW_THREADS
+        switch (which) {
+        case Q_SROUND: wg_sround(o, in, n, (uint64_t)seed); break;
+        case Q_SHIFT: wg_shiftquant(o, in, n, (int)k); break;
+        case Q_CONST: wg_constquant(o, in, n, (int)k_dr, (int)k, (uint64_t)seed); break;
+        default: wg_errorquant(o, in, n, (int)k); break;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    Py_DECREF(x);
+    return (PyObject *)out;
+}
+
+static PyObject *py_sround(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    return range_quant(args, kw, Q_SROUND, "O|$llK:sround");
+}
+
+static PyObject *py_shiftquant(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    return range_quant(args, kw, Q_SHIFT, "Ol|$lK:shiftquant");
+}
+
+static PyObject *py_constquant(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    return range_quant(args, kw, Q_CONST, "Oll|$K:constquant");
+}
+
+static PyObject *py_errorquant(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    return range_quant(args, kw, Q_ERROR, "Ol|$lK:errorquant");
+}
+
+/* clamp(x, lo, hi) between an input and an output format: ReLU, ReLU6, plain quantization. */
+static PyObject *py_clamp(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *names[] = {"x", "lo", "hi", "in_fmt", "out_fmt", "inplace", "nthreads", NULL};
+    PyObject *xo, *fi = Py_None, *fo = Py_None;
+    double lo, hi;
+    int inplace = 0, nthreads = 1;
+    wg_format in_f, out_f;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "Odd|OOpi:clamp", names, &xo, &lo, &hi, &fi, &fo,
+                                     &inplace, &nthreads) ||
+        parse_format(fi, &in_f, "in_fmt") || parse_format(fo, &out_f, "out_fmt") ||
+        check_threads(nthreads))
+        return NULL;
+    PyArrayObject *x, *out;
+    if (inplace) {
+        if (!PyArray_Check(xo) || PyArray_TYPE((PyArrayObject *)xo) != NPY_FLOAT32 ||
+            !PyArray_ISWRITEABLE((PyArrayObject *)xo)) {
+            PyErr_SetString(PyExc_TypeError,
+                            "input: inplace=True needs a writeable float32 numpy array");
+            return NULL;
+        }
+        out = (PyArrayObject *)PyArray_FromArray(
+            (PyArrayObject *)xo, NULL, NPY_ARRAY_INOUT_ARRAY2);
+        if (!out)
+            return NULL;
+        x = out;
+        Py_INCREF(x);
+    } else {
+        if (!(x = as_f32(xo, "input")))
+            return NULL;
+        if (!(out = new_f32(PyArray_NDIM(x), PyArray_DIMS(x)))) {
+            Py_DECREF(x);
+            return NULL;
+        }
+    }
+    Py_BEGIN_ALLOW_THREADS
+    wg_clamp_forward(F32(out), F32(x), (size_t)PyArray_SIZE(x), (float)lo, (float)hi, &in_f,
+                     &out_f, nthreads);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(x);
+    if (inplace) {
+        if (PyArray_ResolveWritebackIfCopy(out) < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(out);
+        Py_INCREF(xo);
+        return xo;
+    }
+    return (PyObject *)out;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Convolution, AdderNet, linear                                            */
+/* ------------------------------------------------------------------------ */
+
+static int64_t window_out(int64_t in, int64_t pad_sum, int64_t k, int64_t s, int64_t dil)
+{
+    int64_t span = in + pad_sum - dil * (k - 1) - 1;
+    return span < 0 ? -1 : span / s + 1;
+}
+
+static PyObject *patch_layer(PyObject *args, PyObject *kw, int adder)
+{
+    static char *names[] = {"input", "weight", "bias", "stride", "padding", "dilation",
+                            "groups", "out_fmt", "exact", "nthreads", NULL};
+    PyObject *xo, *wo, *bo = Py_None, *so, *po, *dlo, *fo = Py_None;
+    long groups = 1;
+    int exact = 0, nthreads = 1, ok;
+    int64_t stride[2], pad[4], dil[2];
+    wg_format f;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOO|lOpi", names, &xo, &wo, &bo, &so, &po,
+                                     &dlo, &groups, &fo, &exact, &nthreads) ||
+        parse_ints(so, stride, 2, 1, "stride") || parse_ints(po, pad, 4, 0, "padding") ||
+        parse_ints(dlo, dil, 2, 1, "dilation") || parse_format(fo, &f, "out_fmt") ||
+        check_threads(nthreads))
+        return NULL;
+    if (groups < 1 || (adder && groups != 1)) {
+        PyErr_Format(PyExc_ValueError, "groups: expected %s, got %ld",
+                     adder ? "1 for Adder2d" : "a positive int", groups);
+        return NULL;
+    }
+    PyArrayObject *x = NULL, *w = NULL, *b = NULL, *out = NULL;
+    if (!(x = as_f32(xo, "input")) || !(w = as_f32(wo, "weight")) ||
+        (b = as_f32_optional(bo, "bias", &ok), !ok) ||
+        check_ndim(x, 4, "input", "(n, c, h, w)") ||
+        check_ndim(w, 4, "weight", "(out_channels, in_channels / groups, kh, kw)"))
+        goto done;
+    wg_conv2d_dims d;
+    d.n = PyArray_DIM(x, 0), d.c = PyArray_DIM(x, 1), d.h = PyArray_DIM(x, 2), d.w = PyArray_DIM(x, 3);
+    d.oc = PyArray_DIM(w, 0), d.kh = PyArray_DIM(w, 2), d.kw = PyArray_DIM(w, 3);
+    d.sh = stride[0], d.sw = stride[1], d.ph = pad[0], d.pw = pad[1];
+    d.dh = dil[0], d.dw = dil[1], d.groups = groups;
+    if (d.c % groups || d.oc % groups) {
+        PyErr_Format(PyExc_ValueError,
+                     "groups: must divide in_channels (%lld) and out_channels (%lld), got %ld",
+                     (long long)d.c, (long long)d.oc, groups);
+        goto done;
+    }
+    if (PyArray_DIM(w, 1) * groups != d.c) {
+        PyErr_Format(PyExc_ValueError,
+                     "input: expected %lld channels (weight %lldx%lldx%lldx%lld, groups=%ld), "
+                     "got %lld channels",
+                     (long long)(PyArray_DIM(w, 1) * groups), (long long)d.oc,
+                     (long long)PyArray_DIM(w, 1), (long long)d.kh, (long long)d.kw, groups,
+                     (long long)d.c);
+        goto done;
+    }
+    if (check_vector(b, d.oc, "bias"))
+        goto done;
+    d.oh = window_out(d.h, pad[0] + pad[2], d.kh, d.sh, d.dh);
+    d.ow = window_out(d.w, pad[1] + pad[3], d.kw, d.sw, d.dw);
+    if (d.oh < 0 || d.ow < 0 || d.kh == 0 || d.kw == 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "weight: kernel size (%lld, %lld) with dilation (%lld, %lld) is larger "
+                     "than the padded input (%lld, %lld)",
+                     (long long)d.kh, (long long)d.kw, (long long)d.dh, (long long)d.dw,
+                     (long long)(d.h + pad[0] + pad[2]), (long long)(d.w + pad[1] + pad[3]));
+        goto done;
+    }
+    npy_intp dims[4] = {d.n, d.oc, d.oh, d.ow};
+    if (!(out = new_f32(4, dims)))
+        goto done;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = (adder ? wg_adder2d_forward : wg_conv2d_forward)(F32(out), F32(x), F32(w), F32_OR_NULL(b),
+                                                         &d, &f, exact, nthreads);
+    Py_END_ALLOW_THREADS
+    if (rc != WG_OK) {
+        Py_CLEAR(out);
+        PyErr_NoMemory();
+    }
+done:
+    Py_XDECREF(x);
+    Py_XDECREF(w);
+    Py_XDECREF(b);
+    return (PyObject *)out;
+}
+
+static PyObject *py_conv2d(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    return patch_layer(args, kw, 0);
+}
+
+static PyObject *py_adder2d(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    return patch_layer(args, kw, 1);
+}
+
+static PyObject *py_linear(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *names[] = {"input", "weight", "bias", "out_fmt", "exact", "nthreads", NULL};
+    PyObject *xo, *wo, *bo = Py_None, *fo = Py_None;
+    int exact = 0, nthreads = 1, ok;
+    wg_format f;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOpi:linear", names, &xo, &wo, &bo, &fo,
+                                     &exact, &nthreads) ||
+        parse_format(fo, &f, "out_fmt") || check_threads(nthreads))
+        return NULL;
+    PyArrayObject *x = NULL, *w = NULL, *b = NULL, *out = NULL;
+    if (!(x = as_f32(xo, "input")) || !(w = as_f32(wo, "weight")) ||
+        (b = as_f32_optional(bo, "bias", &ok), !ok) ||
+        check_ndim(x, 2, "input", "(batch, in_features)") ||
+        check_ndim(w, 2, "weight", "(out_features, in_features)") ||
+        check_vector(b, PyArray_DIM(w, 0), "bias"))
+        goto done;
+    if (PyArray_DIM(x, 1) != PyArray_DIM(w, 1)) {
+        PyErr_Format(PyExc_ValueError, "input: expected %lld features (weight %lldx%lld), got %lld",
+                     (long long)PyArray_DIM(w, 1), (long long)PyArray_DIM(w, 0),
+                     (long long)PyArray_DIM(w, 1), (long long)PyArray_DIM(x, 1));
+        goto done;
+    }
+    npy_intp dims[2] = {PyArray_DIM(x, 0), PyArray_DIM(w, 0)};
+    if (!(out = new_f32(2, dims)))
+        goto done;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = wg_linear_forward(F32(out), F32(x), F32(w), F32_OR_NULL(b), dims[0], PyArray_DIM(x, 1),
+                           dims[1], &f, exact, nthreads);
+    Py_END_ALLOW_THREADS
+    if (rc != WG_OK) {
+        Py_CLEAR(out);
+        PyErr_NoMemory();
+    }
+done:
+    Py_XDECREF(x);
+    Py_XDECREF(w);
+    Py_XDECREF(b);
+    return (PyObject *)out;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Batch normalisation                                                      */
+/* ------------------------------------------------------------------------ */
+
+static int nc_hw(PyArrayObject *x, int64_t *n, int64_t *c, int64_t *hw)
+{
+    if (PyArray_NDIM(x) < 2) {
+        PyErr_Format(PyExc_ValueError, "input: expected at least 2 dimensions (n, c, ...), got %d",
+                     PyArray_NDIM(x));
+        return -1;
+    }
+    *n = PyArray_DIM(x, 0), *c = PyArray_DIM(x, 1), *hw = 1;
+    for (int i = 2; i < PyArray_NDIM(x); i++)
+        *hw *= PyArray_DIM(x, i);
+    return 0;
+}
+
+static PyObject *py_batchnorm(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *names[] = {"input", "mean", "var", "weight", "bias", "eps", "out_fmt",
+                            "nthreads", NULL};
+    PyObject *xo, *mo, *vo, *wo = Py_None, *bo = Py_None, *fo = Py_None;
+    double eps = 1e-5;
+    int nthreads = 1, okw, okb;
+    wg_format f;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|OOdOi:batchnorm", names, &xo, &mo, &vo, &wo,
+                                     &bo, &eps, &fo, &nthreads) ||
+        parse_format(fo, &f, "out_fmt") || check_threads(nthreads))
+        return NULL;
+    PyArrayObject *x = NULL, *m = NULL, *v = NULL, *w = NULL, *b = NULL, *out = NULL;
+    int64_t n, c, hw;
+    if (!(x = as_f32(xo, "input")) || !(m = as_f32(mo, "running_mean")) ||
+        !(v = as_f32(vo, "running_var")) || (w = as_f32_optional(wo, "weight", &okw), !okw) ||
+        (b = as_f32_optional(bo, "bias", &okb), !okb) || nc_hw(x, &n, &c, &hw) ||
+        check_vector(m, c, "running_mean") || check_vector(v, c, "running_var") ||
+        check_vector(w, c, "weight") || check_vector(b, c, "bias"))
+        goto done;
+    if (!(out = new_f32(PyArray_NDIM(x), PyArray_DIMS(x))))
+        goto done;
+    Py_BEGIN_ALLOW_THREADS
+    wg_batchnorm_forward(F32(out), F32(x), F32(m), F32(v), F32_OR_NULL(w), F32_OR_NULL(b), eps, n,
+                         c, hw, &f, nthreads);
+    Py_END_ALLOW_THREADS
+done:
+    Py_XDECREF(x);
+    Py_XDECREF(m);
+    Py_XDECREF(v);
+    Py_XDECREF(w);
+    Py_XDECREF(b);
+    return (PyObject *)out;
+}
+
+static PyObject *py_batchnorm_stats(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *names[] = {"input", "nthreads", NULL};
+    PyObject *xo;
+    int nthreads = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|i:batchnorm_stats", names, &xo, &nthreads) ||
+        check_threads(nthreads))
+        return NULL;
+    PyArrayObject *x = as_f32(xo, "input");
+    int64_t n, c, hw;
+    if (!x || nc_hw(x, &n, &c, &hw)) {
+        Py_XDECREF(x);
+        return NULL;
+    }
+    npy_intp dims[1] = {c};
+    PyObject *mean = PyArray_SimpleNew(1, dims, NPY_FLOAT64);
+    PyObject *var = mean ? PyArray_SimpleNew(1, dims, NPY_FLOAT64) : NULL;
+    if (var) {
+        Py_BEGIN_ALLOW_THREADS
+        wg_batchnorm_stats((double *)PyArray_DATA((PyArrayObject *)mean),
+                           (double *)PyArray_DATA((PyArrayObject *)var), F32(x), n, c, hw,
+                           nthreads);
+        Py_END_ALLOW_THREADS
+    }
+    Py_DECREF(x);
+    if (!var) {
+        Py_XDECREF(mean);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", mean, var);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Pooling                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* torch's pooling_output_shape, or -1 when the window does not fit. */
+static int64_t pool_out(int64_t in, int64_t k, int64_t pad, int64_t s, int64_t dil, int ceil_mode)
+{
+    int64_t span = in + 2 * pad - dil * (k - 1) - 1 + (ceil_mode ? s - 1 : 0);
+    if (span < 0)
+        return -1;
+    int64_t out = span / s + 1;
+    if (ceil_mode && (out - 1) * s >= in + pad)
+        out--;
+    return out;
+}
+
+static PyObject *pool_layer(PyObject *args, PyObject *kw, int is_max)
+{
+    static char *names[] = {"input", "kernel_size", "stride", "padding", "dilation",
+                            "ceil_mode", "return_indices", "count_include_pad",
+                            "divisor_override", "nthreads", NULL};
+    PyObject *xo, *ko, *so, *po, *dlo;
+    int ceil_mode = 0, return_indices = 0, count_include_pad = 1, nthreads = 1;
+    long long divisor = 0;
+    int64_t k[3], s[3], p[3], dl[3];
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOO|pppLi", names, &xo, &ko, &so, &po, &dlo,
+                                     &ceil_mode, &return_indices, &count_include_pad, &divisor,
+                                     &nthreads) ||
+        parse_ints(ko, k, 3, 1, "kernel_size") || parse_ints(so, s, 3, 1, "stride") ||
+        parse_ints(po, p, 3, 0, "padding") || parse_ints(dlo, dl, 3, 1, "dilation") ||
+        check_threads(nthreads))
+        return NULL;
+    if (divisor < 0) {
+        PyErr_Format(PyExc_ValueError, "divisor_override: expected a positive int, got %lld",
+                     divisor);
+        return NULL;
+    }
+    for (int i = 0; i < 3; i++) {
+        int64_t eff = is_max ? (k[i] - 1) * dl[i] + 1 : k[i];
+        if (2 * p[i] > eff) {
+            PyErr_Format(PyExc_ValueError,
+                         "padding: should be at most half of the effective kernel size, got "
+                         "padding %lld for kernel size %lld",
+                         (long long)p[i], (long long)eff);
+            return NULL;
+        }
+    }
+    PyArrayObject *x = as_f32(xo, "input"), *out = NULL, *idx = NULL;
+    if (!x || check_ndim(x, 4, "input", "(planes, d, h, w)"))
+        goto done;
+    wg_pool_dims d;
+    d.planes = PyArray_DIM(x, 0);
+    d.id = PyArray_DIM(x, 1), d.ih = PyArray_DIM(x, 2), d.iw = PyArray_DIM(x, 3);
+    d.kd = k[0], d.kh = k[1], d.kw = k[2], d.sd = s[0], d.sh = s[1], d.sw = s[2];
+    d.pd = p[0], d.ph = p[1], d.pw = p[2], d.dd = dl[0], d.dh = dl[1], d.dw = dl[2];
+    d.od = pool_out(d.id, d.kd, d.pd, d.sd, d.dd, ceil_mode);
+    d.oh = pool_out(d.ih, d.kh, d.ph, d.sh, d.dh, ceil_mode);
+    d.ow = pool_out(d.iw, d.kw, d.pw, d.sw, d.dw, ceil_mode);
+    if (d.od <= 0 || d.oh <= 0 || d.ow <= 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "input: spatial size (%lld, %lld, %lld) is too small for kernel_size "
+                     "(%lld, %lld, %lld) with padding (%lld, %lld, %lld)",
+                     (long long)d.id, (long long)d.ih, (long long)d.iw, (long long)d.kd,
+                     (long long)d.kh, (long long)d.kw, (long long)d.pd, (long long)d.ph,
+                     (long long)d.pw);
+        goto done;
+    }
+    npy_intp dims[4] = {d.planes, d.od, d.oh, d.ow};
+    if (!(out = new_f32(4, dims)))
+        goto done;
+    if (return_indices && !(idx = (PyArrayObject *)PyArray_SimpleNew(4, dims, NPY_INT64))) {
+        Py_CLEAR(out);
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (is_max)
+        wg_maxpool_forward(F32(out), idx ? (int64_t *)PyArray_DATA(idx) : NULL, F32(x), &d,
+                           nthreads);
+    else
+        wg_avgpool_forward(F32(out), F32(x), &d, count_include_pad, (int64_t)divisor, nthreads);
+    Py_END_ALLOW_THREADS
+done:
+    Py_XDECREF(x);
+    if (idx)
+        return Py_BuildValue("(NN)", out, idx);
+    return (PyObject *)out;
+}
+
+static PyObject *py_maxpool(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    return pool_layer(args, kw, 1);
+}
+
+static PyObject *py_avgpool(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    return pool_layer(args, kw, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+
+#define KW_METHOD(name, doc) {#name, (PyCFunction)(void (*)(void))py_##name, METH_VARARGS | METH_KEYWORDS, doc}
+
+static PyMethodDef methods[] = {
+    KW_METHOD(quantize, "quantize(x, fmt): fixed-point rounding; fmt = (kind, dec, all)."),
+    KW_METHOD(sround, "sround(x, *, seed): stochastic rounding."),
+    KW_METHOD(shiftquant, "shiftquant(x, k): power-of-two range quantization."),
+    KW_METHOD(constquant, "constquant(x, k_dr, k, *, seed): WAGEUBN weight-gradient quantization."),
+    KW_METHOD(errorquant, "errorquant(x, k): WAGEUBN error quantization."),
+    KW_METHOD(clamp, "clamp(x, lo, hi, in_fmt, out_fmt, inplace, nthreads): ReLU / ReLU6."),
+    KW_METHOD(conv2d, "conv2d(input, weight, bias, stride, padding4, dilation, groups, out_fmt, exact, nthreads)."),
+    KW_METHOD(adder2d, "adder2d(input, weight, bias, stride, padding4, dilation, groups, out_fmt, exact, nthreads)."),
+    KW_METHOD(linear, "linear(input, weight, bias, out_fmt, exact, nthreads)."),
+    KW_METHOD(batchnorm, "batchnorm(input, mean, var, weight, bias, eps, out_fmt, nthreads)."),
+    KW_METHOD(batchnorm_stats, "batchnorm_stats(input, nthreads) -> (mean, biased var) per channel."),
+    KW_METHOD(maxpool, "maxpool(input4d, kernel3, stride3, padding3, dilation3, ceil_mode, return_indices, ...)."),
+    KW_METHOD(avgpool, "avgpool(input4d, kernel3, stride3, padding3, dilation3, ceil_mode, False, count_include_pad, divisor_override, ...)."),
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "wageubn._C", "C kernels of wageubn (see csrc/wageubn.h).", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__C(void)
+{
+    import_array();
+    PyObject *m = PyModule_Create(&module);
+    if (m && PyModule_AddIntConstant(m, "MAX_WIDTH", WG_MAX_WIDTH) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

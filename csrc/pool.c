@@ -1,0 +1,81 @@
+/* Max and average pooling over planes of (d, h, w), with torch's window rules. */
+#include "wageubn.h"
+
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* First in-range tap of a dilated window starting at `start`. */
+static inline int64_t first_tap(int64_t start, int64_t dil)
+{
+    while (start < 0)
+        start += dil;
+    return start;
+}
+
+void wg_maxpool_forward(float *out, int64_t *indices, const float *inp, const wg_pool_dims *d,
+                        int nthreads)
+{
+    (void)nthreads;
+    const int64_t isz = d->id * d->ih * d->iw, osz = d->od * d->oh * d->ow;
+    const int64_t total = d->planes * osz;
+#pragma omp parallel for num_threads(nthreads) schedule(static) if (total > 16384)
+    for (int64_t t = 0; t < total; t++) {
+        const int64_t pl = t / osz, o = t % osz;
+        const int64_t oz = o / (d->oh * d->ow), oy = (o / d->ow) % d->oh, ox = o % d->ow;
+        const int64_t z0 = oz * d->sd - d->pd, y0 = oy * d->sh - d->ph, x0 = ox * d->sw - d->pw;
+        const int64_t z1 = min64(z0 + (d->kd - 1) * d->dd + 1, d->id);
+        const int64_t y1 = min64(y0 + (d->kh - 1) * d->dh + 1, d->ih);
+        const int64_t x1 = min64(x0 + (d->kw - 1) * d->dw + 1, d->iw);
+        const int64_t zs = first_tap(z0, d->dd), ys = first_tap(y0, d->dh), xs = first_tap(x0, d->dw);
+        const float *plane = inp + pl * isz;
+        int64_t best = (zs * d->ih + ys) * d->iw + xs;
+        float m = -INFINITY;
+        for (int64_t z = zs; z < z1; z += d->dd)
+            for (int64_t y = ys; y < y1; y += d->dh)
+                for (int64_t x = xs; x < x1; x += d->dw) {
+                    const int64_t idx = (z * d->ih + y) * d->iw + x;
+                    const float v = plane[idx];
+                    if (v > m || isnan(v)) {
+                        m = v;
+                        best = idx;
+                    }
+                }
+        out[t] = m;
+        if (indices)
+            indices[t] = best;
+    }
+}
+
+void wg_avgpool_forward(float *out, const float *inp, const wg_pool_dims *d,
+                        int count_include_pad, int64_t divisor_override, int nthreads)
+{
+    (void)nthreads;
+    const int64_t isz = d->id * d->ih * d->iw, osz = d->od * d->oh * d->ow;
+    const int64_t total = d->planes * osz;
+#pragma omp parallel for num_threads(nthreads) schedule(static) if (total > 16384)
+    for (int64_t t = 0; t < total; t++) {
+        const int64_t pl = t / osz, o = t % osz;
+        const int64_t oz = o / (d->oh * d->ow), oy = (o / d->ow) % d->oh, ox = o % d->ow;
+        int64_t z0 = oz * d->sd - d->pd, y0 = oy * d->sh - d->ph, x0 = ox * d->sw - d->pw;
+        int64_t z1 = min64(z0 + d->kd, d->id + d->pd);
+        int64_t y1 = min64(y0 + d->kh, d->ih + d->ph);
+        int64_t x1 = min64(x0 + d->kw, d->iw + d->pw);
+        const int64_t padded_count = (z1 - z0) * (y1 - y0) * (x1 - x0);
+        z0 = max64(z0, 0), y0 = max64(y0, 0), x0 = max64(x0, 0);
+        z1 = min64(z1, d->id), y1 = min64(y1, d->ih), x1 = min64(x1, d->iw);
+        if (z0 >= z1 || y0 >= y1 || x0 >= x1) {
+            out[t] = 0.0f;
+            continue;
+        }
+        const float *plane = inp + pl * isz;
+        double s = 0.0;
+        for (int64_t z = z0; z < z1; z++)
+            for (int64_t y = y0; y < y1; y++)
+                for (int64_t x = x0; x < x1; x++)
+                    s += plane[(z * d->ih + y) * d->iw + x];
+        const int64_t divisor = divisor_override > 0 ? divisor_override
+                                : count_include_pad ? padded_count
+                                                    : (z1 - z0) * (y1 - y0) * (x1 - x0);
+        out[t] = (float)(s / (double)divisor);
+    }
+}

@@ -1,0 +1,174 @@
+/*
+ * wageubn kernels: plain C11, no Python.  Every tensor is a flat, C-contiguous
+ * float32 buffer; shapes are passed explicitly.  Kernels that allocate return
+ * WG_OK or WG_ENOMEM and free everything they allocated on every path.
+ *
+ * A hardware golden model can link these files without Python: binding.c is
+ * the only file that knows about CPython and NumPy.
+ */
+#ifndef WAGEUBN_H
+#define WAGEUBN_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum { WG_OK = 0, WG_ENOMEM = 1 };
+
+/* ------------------------------------------------------------------------ */
+/* Fixed-point formats (quant.c)                                            */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A value v is stored as the integer q = v * 2**(dec-1).
+ *   WG_FMT_NONE     no quantization (float layer)
+ *   WG_FMT_DIRECT   directquant: q = round_half_even(v * 2**(dec-1)), unbounded
+ *   WG_FMT_CLAMPED  alldirectquant: q also clamped to +-(2**(all-1) - 1)
+ * Arithmetic is done in double; for |dec| <= WG_MAX_WIDTH every float32 input
+ * is scaled exactly, so the result is the exact rounding of the real value.
+ */
+typedef enum { WG_FMT_NONE = 0, WG_FMT_DIRECT = 1, WG_FMT_CLAMPED = 2 } wg_fmt_kind;
+
+#define WG_MAX_WIDTH 512
+
+typedef struct {
+    wg_fmt_kind kind;
+    double scale; /* 2**(dec-1) */
+    double step;  /* 2**-(dec-1) */
+    double bound; /* 2**(all-1) - 1, used by WG_FMT_CLAMPED */
+} wg_format;
+
+wg_format wg_format_make(wg_fmt_kind kind, int dec, int all);
+
+/* Quantize one value.  NaN stays NaN; +-Inf stays +-Inf unless clamped. */
+static inline double wg_quantize(double v, const wg_format *f)
+{
+    if (f->kind == WG_FMT_NONE)
+        return v;
+    double q = rint(v * f->scale); /* default rounding mode: half to even */
+    if (f->kind == WG_FMT_CLAMPED) {
+        if (q > f->bound)
+            q = f->bound;
+        else if (q < -f->bound)
+            q = -f->bound;
+    }
+    return q * f->step;
+}
+
+/* out[i] = quantize(x[i]); out may equal x. */
+void wg_quantize_array(float *out, const float *x, size_t n, const wg_format *f);
+
+/* Largest |x[i]| over the finite entries; 0 when there is none. */
+double wg_absmax_finite(const float *x, size_t n);
+
+/* 2**round(log2(max finite |x|)), or 1 when that maximum is 0. */
+double wg_range_pow2(const float *x, size_t n);
+
+/* Stochastic rounding: ceil(x) with probability x - floor(x), else floor(x).
+ * The random stream is a pure function of (seed, index). */
+void wg_sround(float *out, const float *x, size_t n, uint64_t seed);
+
+/* R * clamp(directquant(x / R, k), -1 + 2**-(k-1), 1 - 2**-(k-1)), R = wg_range_pow2(x). */
+void wg_shiftquant(float *out, const float *x, size_t n, int k);
+
+/* clamp(sround(2**(k_dr-1) * x / R), +-(2**(k_dr-1) - 1)) / 2**(k-1). */
+void wg_constquant(float *out, const float *x, size_t n, int k_dr, int k, uint64_t seed);
+
+/* WAGEUBN's flag quantization of errors, sc = R / 2**(k-1):
+ * |x| >= sc: sc * clamp(round(x / sc), +-(2**(k-1) - 1));  else sc * directquant(x / sc, k). */
+void wg_errorquant(float *out, const float *x, size_t n, int k);
+
+/* out = quantize_out(clamp(quantize_in(x), lo, hi)); lo/hi may be +-INFINITY.
+ * NaN propagates, as in torch.  out may equal x. */
+void wg_clamp_forward(float *out, const float *x, size_t n, float lo, float hi,
+                      const wg_format *in_fmt, const wg_format *out_fmt, int nthreads);
+
+/* ------------------------------------------------------------------------ */
+/* Matrix products (gemm.c)                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* C (m,n) += A (m,k) . B (k,n), all row-major with leading dimensions lda, ldb, ldc. */
+void wg_gemm_f32(float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
+                 int64_t lda, int64_t ldb, int64_t ldc);
+/* The same with float inputs and double accumulators: exact for fixed-point operands. */
+void wg_gemm_f64acc(double *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
+                    int64_t lda, int64_t ldb, int64_t ldc);
+/* AdderNet's product: C (m,n) -= sum_p |A[i,p] - B[p,j]|, in float or double. */
+void wg_l1gemm_f32(float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
+                   int64_t lda, int64_t ldb, int64_t ldc);
+void wg_l1gemm_f64acc(double *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
+                      int64_t lda, int64_t ldb, int64_t ldc);
+
+/* ------------------------------------------------------------------------ */
+/* Convolution and linear layers (conv.c, linear.c, adder.c)                */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    int64_t n, c, h, w;   /* input (n, c, h, w) */
+    int64_t oc, kh, kw;   /* weight (oc, c / groups, kh, kw) */
+    int64_t sh, sw;       /* stride */
+    int64_t ph, pw;       /* top / left zero padding (bottom / right follow from oh, ow) */
+    int64_t dh, dw;       /* dilation */
+    int64_t groups;
+    int64_t oh, ow;       /* output (n, oc, oh, ow) */
+} wg_conv2d_dims;
+
+/*
+ * out = quantize_out(conv2d(inp, weight) + bias).  bias may be NULL.
+ * exact != 0 accumulates in double (exact for fixed-point operands), else in float.
+ */
+int wg_conv2d_forward(float *out, const float *inp, const float *weight, const float *bias,
+                      const wg_conv2d_dims *d, const wg_format *out_fmt, int exact, int nthreads);
+
+/* The sliding-window driver behind conv2d and adder2d: im2col, then a product per window. */
+typedef enum { WG_PATCH_DOT = 0, WG_PATCH_NEG_L1 = 1 } wg_patch_op;
+int wg_patch_forward(float *out, const float *inp, const float *weight, const float *bias,
+                     const wg_conv2d_dims *d, const wg_format *out_fmt, int exact, int nthreads,
+                     wg_patch_op op);
+
+/* out (m, n) = quantize_out(x (m, k) . w (n, k)^T + bias (n)).  bias may be NULL. */
+int wg_linear_forward(float *out, const float *x, const float *w, const float *bias, int64_t m,
+                      int64_t k, int64_t n, const wg_format *out_fmt, int exact, int nthreads);
+
+/* AdderNet: out[n,o,i,j] = -sum_{c,u,v} |x[n,c,i*s+u*d-p, j*s+v*d-p] - w[o,c,u,v]| + bias[o],
+ * zero padding; groups must be 1. */
+int wg_adder2d_forward(float *out, const float *inp, const float *weight, const float *bias,
+                       const wg_conv2d_dims *d, const wg_format *out_fmt, int exact, int nthreads);
+
+/* ------------------------------------------------------------------------ */
+/* Batch normalisation (batchnorm.c)                                        */
+/* ------------------------------------------------------------------------ */
+
+/* out[n,c,i] = quantize_out((x - mean[c]) / sqrt(var[c] + eps) * weight[c] + bias[c]),
+ * computed in double; weight / bias may be NULL (1 / 0). */
+void wg_batchnorm_forward(float *out, const float *x, const float *mean, const float *var,
+                          const float *weight, const float *bias, double eps, int64_t n,
+                          int64_t c, int64_t hw, const wg_format *out_fmt, int nthreads);
+
+/* Per-channel mean and biased variance of x (n, c, hw), in double. */
+void wg_batchnorm_stats(double *mean, double *var, const float *x, int64_t n, int64_t c,
+                        int64_t hw, int nthreads);
+
+/* ------------------------------------------------------------------------ */
+/* Pooling (pool.c): planes of (d, h, w); 1-d and 2-d pooling use unit dims */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    int64_t planes;          /* batch * channels */
+    int64_t id, ih, iw;      /* input */
+    int64_t od, oh, ow;      /* output */
+    int64_t kd, kh, kw;      /* window */
+    int64_t sd, sh, sw;      /* stride */
+    int64_t pd, ph, pw;      /* implicit padding (-inf for max, zeros for avg) */
+    int64_t dd, dh, dw;      /* dilation (max pooling only; 1 for avg) */
+} wg_pool_dims;
+
+/* indices (may be NULL) receive the flat index of the maximum inside its input plane. */
+void wg_maxpool_forward(float *out, int64_t *indices, const float *inp, const wg_pool_dims *d,
+                        int nthreads);
+
+/* divisor_override <= 0 means none. */
+void wg_avgpool_forward(float *out, const float *inp, const wg_pool_dims *d,
+                        int count_include_pad, int64_t divisor_override, int nthreads);
+
+#endif

@@ -1,0 +1,83 @@
+"""What every quantized layer shares: per-part widths, ``iostrict`` and the ``quant`` flag."""
+from typing import Dict, Iterable, Optional, Tuple
+
+import numpy as np
+
+from .. import _C
+from .module import Module
+from .number import CLAMPED, DIRECT, NONE, fmt
+
+
+def as_input(input, ranks: Iterable[int], layer: str, layout: str) -> np.ndarray:
+    """``input`` as an ndarray of real numbers whose rank is in ``ranks`` (no copy when possible)."""
+    array = np.asarray(input)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{layer}: input: expected a real-valued array, got dtype {array.dtype}")
+    ranks = tuple(ranks)
+    if array.ndim not in ranks:
+        wanted = " or ".join(f"{r}-d" for r in ranks)
+        raise ValueError(f"{layer}: input: expected a {wanted} array {layout}, "
+                         f"got shape {array.shape}")
+    return array
+
+
+def weighted_widths(weight_dec, bias_dec, input_dec, output_dec,
+                    weight_all, bias_all, input_all, output_all) -> Dict[str, Tuple[int, int]]:
+    """The parts of Conv2d, Linear and Adder2d with their (dec, all) widths."""
+    return {"weight": (weight_dec, weight_all), "bias": (bias_dec, bias_all),
+            "input": (input_dec, input_all), "output": (output_dec, output_all)}
+
+
+class QuantLayer(Module):
+    """Base of the quantized layers.
+
+    Each part ``p`` (weight, bias, input, output, acti, ...) has a fixed-point format
+    given by the attributes ``p_dec_bit_width`` and ``p_all_bit_width``.  The quantizer
+    is alldirectquant when ``iostrict`` is true, directquant otherwise; both, and every
+    width, are read on each call, so changing them later takes effect at once.
+    With ``quant`` False (``floatilize()``) the layer computes its plain float version.
+    """
+
+    def _init_quant(self, widths: Dict[str, Tuple[int, int]], iostrict: bool) -> None:
+        self.iostrict = iostrict
+        for part, (dec, all_) in widths.items():
+            setattr(self, f"{part}_dec_bit_width", dec)
+            setattr(self, f"{part}_all_bit_width", all_)
+            self.fmt(part, CLAMPED)  # fail at construction on a bad width
+        self.quant = True
+
+    def quantilize(self) -> None:
+        """Compute in fixed point (the default)."""
+        self.quant = True
+
+    def floatilize(self) -> None:
+        """Compute the plain float layer on the same weights."""
+        self.quant = False
+
+    def fmt(self, part: str, kind: Optional[int] = None) -> tuple:
+        """The kernel format (kind, dec, all) of ``part`` under the current ``iostrict``."""
+        if kind is None:
+            kind = CLAMPED if self.iostrict else DIRECT
+        return fmt(kind, getattr(self, f"{part}_dec_bit_width"), getattr(self, f"{part}_all_bit_width"),
+                   f"{part}_dec_bit_width", f"{part}_all_bit_width")
+
+    def q(self, array: Optional[np.ndarray], part: str) -> Optional[np.ndarray]:
+        """``array`` quantized in the format of ``part`` (None stays None)."""
+        return None if array is None else _C.quantize(array, self.fmt(part))
+
+    def weighted_operands(self, x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray]):
+        """(x, weight, bias, out_fmt, exact) for the kernel of a layer with weight and bias.
+
+        ``exact`` asks for double accumulation: with iostrict every operand is on a
+        fixed-point grid, so the exact sum is what the output format then rounds.
+        """
+        if not self.quant:
+            return x, weight, bias, (NONE, 1, 1), False
+        strict = bool(self.iostrict)
+        if strict:
+            x = self.q(x, "input")
+        return x, self.q(weight, "weight"), self.q(bias, "bias"), self.io_fmt("output"), strict
+
+    def io_fmt(self, part: str) -> tuple:
+        """The format of an input or output: only quantized in iostrict mode."""
+        return self.fmt(part) if (self.quant and self.iostrict) else (NONE, 1, 1)
