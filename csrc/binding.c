@@ -557,12 +557,18 @@ static PyObject *pool_layer(PyObject *args, PyObject *kw, int is_max)
         return NULL;
     }
     for (int i = 0; i < 3; i++) {
-        int64_t eff = is_max ? (k[i] - 1) * dl[i] + 1 : k[i];
-        if (2 * p[i] > eff) {
+        /* torch's rule: pad <= kernel / 2, whatever the dilation, so every window
+         * holds at least one input element. */
+        if (2 * p[i] > k[i]) {
             PyErr_Format(PyExc_ValueError,
-                         "padding: should be at most half of the effective kernel size, got "
-                         "padding %lld for kernel size %lld",
-                         (long long)p[i], (long long)eff);
+                         "padding: should be at most half of the kernel size, got padding %lld "
+                         "for kernel size %lld",
+                         (long long)p[i], (long long)k[i]);
+            return NULL;
+        }
+        if (!is_max && dl[i] != 1) {
+            PyErr_Format(PyExc_ValueError, "dilation: average pooling has none, got %lld",
+                         (long long)dl[i]);
             return NULL;
         }
     }

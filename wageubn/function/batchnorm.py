@@ -61,7 +61,7 @@ class BatchNorm2d(QuantLayer):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
     def _batch_stats(self, x: np.ndarray):
         """Batch mean and biased variance; in float training mode also update the running stats."""

@@ -68,7 +68,7 @@ def directquant(x: ArrayLike, k: int, k_: int = 0) -> np.ndarray:
 def alldirectquant(x: ArrayLike, kdec: int, kall: int) -> np.ndarray:
     """directquant with ``kdec`` then a clamp of the integer to ``+-(2**(kall-1) - 1)``.
 
-    >>> alldirectquant([100.0, -0.01], 8, 8)
+    >>> alldirectquant([100.0, -0.001], 8, 8)
     array([ 0.9921875, -0.       ], dtype=float32)
     """
     return _C.quantize(x, fmt(CLAMPED, kdec, kall, "kdec", "kall"))
