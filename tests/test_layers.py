@@ -443,3 +443,15 @@ def test_kernel_entry_points_validate_arguments():
         _C.maxpool(np.ones((1, 1, 1, 1)), (1, 1, 2), (1, 1, 1), (0, 0, 3), (1, 1, 5), return_indices=True)
     with pytest.raises(ValueError, match="dilation"):
         _C.avgpool(np.ones((1, 1, 4, 4)), (1, 2, 2), (1, 1, 1), (0, 0, 0), (1, 2, 1))
+
+
+def test_batchnorm_without_running_stats_uses_batch_statistics(ref, torch, rng):
+    x = rng.standard_normal((4, 3, 5, 5)).astype(np.float32)
+    ours = nn.BatchNorm2d(3, track_running_stats=False)
+    assert ours.running_mean is None and "running_mean" not in ours.state_dict()
+    mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))
+    np.testing.assert_array_equal(ours(x), twin.quantize(twin.batchnorm(x, twin.quantize(mean, 8),
+                                                                        twin.quantize(var, 8)), 8))
+    theirs = ref.function.BatchNorm2d(3, track_running_stats=False)
+    with pytest.raises(Exception):  # the reference quantizes running_mean = None
+        theirs(torch.tensor(x))
