@@ -100,7 +100,7 @@ def constquant(x: ArrayLike, k_dr: int, k: int, seed: Seed = None) -> np.ndarray
 
     As in the paper, the range ``R`` is divided out and not restored.
     """
-    return _C.constquant(x, check_width(k_dr, "k_dr", 1), check_width(k, "k"), seed=_seed(seed))
+    return _C.constquant(x, k=check_width(k, "k"), k_dr=check_width(k_dr, "k_dr", 1), seed=_seed(seed))
 
 
 def errorquant(x: ArrayLike, k: int, k_: int = 0) -> np.ndarray:
