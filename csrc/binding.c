@@ -626,6 +626,107 @@ static PyObject *py_avgpool(PyObject *self, PyObject *args, PyObject *kw)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Calibration                                                              */
+/* ------------------------------------------------------------------------ */
+
+static PyObject *py_moments(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *names[] = {"x", NULL};
+    PyObject *xo;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O:moments", names, &xo))
+        return NULL;
+    PyArrayObject *x = as_f32(xo, "x");
+    if (!x)
+        return NULL;
+    wg_moments m;
+    Py_BEGIN_ALLOW_THREADS
+    wg_moments_of(&m, F32(x), (size_t)PyArray_SIZE(x));
+    Py_END_ALLOW_THREADS
+    Py_DECREF(x);
+    return Py_BuildValue("{s:d,s:d,s:d,s:d,s:d,s:L}", "count", m.count, "mean", m.mean, "m2", m.m2,
+                         "min", m.min, "max", m.max, "nonfinite", (long long)m.nonfinite);
+}
+
+static PyObject *py_histogram(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *names[] = {"x", "bins", "lo", "hi", "skip_zeros", NULL};
+    PyObject *xo;
+    long long bins;
+    double lo, hi;
+    int skip_zeros = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OLdd|p:histogram", names, &xo, &bins, &lo, &hi,
+                                     &skip_zeros))
+        return NULL;
+    if (bins < 1 || bins > ((long long)1 << 30)) {
+        PyErr_Format(PyExc_ValueError, "bins: expected an int in [1, 2**30], got %lld", bins);
+        return NULL;
+    }
+    if (!(isfinite(lo) && isfinite(hi) && lo <= hi)) {
+        PyErr_Format(PyExc_ValueError, "lo, hi: expected finite lo <= hi, got %g, %g", lo, hi);
+        return NULL;
+    }
+    PyArrayObject *x = as_f32(xo, "x");
+    if (!x)
+        return NULL;
+    npy_intp dims[1] = {(npy_intp)bins};
+    PyArrayObject *counts = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_FLOAT64, 0);
+    if (counts) {
+        Py_BEGIN_ALLOW_THREADS
+        wg_histogram((double *)PyArray_DATA(counts), bins, F32(x), (size_t)PyArray_SIZE(x), lo, hi,
+                     skip_zeros);
+        Py_END_ALLOW_THREADS
+    }
+    Py_DECREF(x);
+    return (PyObject *)counts;
+}
+
+static PyObject *py_entropy_search(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *names[] = {"hist", "cali_number", "symmetric", "compat", NULL};
+    PyObject *ho;
+    long long cali;
+    int symmetric = 0, compat = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OL|pp:entropy_search", names, &ho, &cali, &symmetric,
+                                     &compat))
+        return NULL;
+    PyArrayObject *h = (PyArrayObject *)PyArray_FROM_OTF(ho, NPY_FLOAT64,
+                                                         NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+    if (!h) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_TypeError, "hist: expected a 1-d array of real counts");
+        return NULL;
+    }
+    npy_intp bins = PyArray_SIZE(h);
+    if (check_ndim(h, 1, "hist", "(bins,)") < 0 || cali < 1 || cali >= bins) {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_ValueError,
+                         "cali_number: expected 1 <= cali_number < bins (%zd), got %lld",
+                         (Py_ssize_t)bins, cali);
+        Py_DECREF(h);
+        return NULL;
+    }
+    PyArrayObject *div = (PyArrayObject *)PyArray_SimpleNew(1, &bins, NPY_FLOAT64);
+    int best = -1;
+    if (div) {
+        Py_BEGIN_ALLOW_THREADS
+        best = wg_entropy_search((double *)PyArray_DATA(div), (const double *)PyArray_DATA(h), bins,
+                                 cali, symmetric, compat);
+        Py_END_ALLOW_THREADS
+    }
+    Py_DECREF(h);
+    if (!div)
+        return NULL;
+    if (best < 0) {
+        Py_DECREF(div);
+        return PyErr_NoMemory();
+    }
+    return Py_BuildValue("(iN)", best, div);
+}
+
+/* ------------------------------------------------------------------------ */
 
 #define KW_METHOD(name, doc) {#name, (PyCFunction)(void (*)(void))py_##name, METH_VARARGS | METH_KEYWORDS, doc}
 
@@ -643,6 +744,9 @@ static PyMethodDef methods[] = {
     KW_METHOD(batchnorm_stats, "batchnorm_stats(input, nthreads) -> (mean, biased var) per channel."),
     KW_METHOD(maxpool, "maxpool(input4d, kernel3, stride3, padding3, dilation3, ceil_mode, return_indices, ...)."),
     KW_METHOD(avgpool, "avgpool(input4d, kernel3, stride3, padding3, dilation3, ceil_mode, False, count_include_pad, divisor_override, ...)."),
+    KW_METHOD(moments, "moments(x) -> dict of count, mean, m2, min, max over finite values, and nonfinite."),
+    KW_METHOD(histogram, "histogram(x, bins, lo, hi, skip_zeros=False) -> float64 counts of the finite x in [lo, hi]."),
+    KW_METHOD(entropy_search, "entropy_search(hist, cali_number, symmetric=False, compat=False) -> (best cut, divergences)."),
     {NULL, NULL, 0, NULL},
 };
 

@@ -171,4 +171,32 @@ void wg_maxpool_forward(float *out, int64_t *indices, const float *inp, const wg
 void wg_avgpool_forward(float *out, const float *inp, const wg_pool_dims *d,
                         int count_include_pad, int64_t divisor_override, int nthreads);
 
+/* ------------------------------------------------------------------------ */
+/* Calibration (calib.c)                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Count, mean, sum of squared deviations (m2), min and max of the finite entries of x;
+ * non-finite ones are only counted. */
+typedef struct {
+    double count, mean, m2, min, max;
+    int64_t nonfinite;
+} wg_moments;
+void wg_moments_of(wg_moments *m, const float *x, size_t n);
+
+/* Add the finite x in [lo, hi] (and, with skip_zeros, not 0) to counts: `bins` equal bins,
+ * x == hi in the last. */
+void wg_histogram(double *counts, int64_t bins, const float *x, size_t n, double lo, double hi,
+                  int skip_zeros);
+
+/* Entropy calibration: for every cut i in [cali, bins) the divergence between the histogram's
+ * first i bins (the rest folded into bin i-1) and those bins merged into `cali` groups and
+ * spread back over their non-empty bins; KL(ref || candidate), or with `symmetric` the
+ * Jeffreys divergence.  compat != 0 is tqt 1.0.2's exact arithmetic (the caller adds its
+ * +1e-12 to every bin); otherwise empty bins stay empty in the candidate and both
+ * distributions are smoothed by 1e-4 before the logs, as TensorRT does.
+ * divergence (bins) receives the values (NaN below cali).  Returns the best cut (the first
+ * minimum), or -1 when out of memory. */
+int wg_entropy_search(double *divergence, const double *hist, int64_t bins, int64_t cali,
+                      int symmetric, int compat);
+
 #endif

@@ -4,7 +4,7 @@ from typing import Dict, Iterable, Optional, Tuple
 import numpy as np
 
 from .. import _C
-from .module import Module
+from .module import Module, Parameter
 from .number import CLAMPED, DIRECT, NONE, fmt
 
 
@@ -38,13 +38,43 @@ class QuantLayer(Module):
     With ``quant`` False (``floatilize()``) the layer computes its plain float version.
     """
 
-    def _init_quant(self, widths: Dict[str, Tuple[int, int]], iostrict: bool) -> None:
+    # The part whose format the threshold of the layer's output (``acti_log2_t``) places.
+    acti_part = "output"
+
+    def _init_quant(self, widths: Dict[str, Tuple[int, int]], iostrict: bool, retrain: bool = False) -> None:
         self.iostrict = iostrict
+        self.parts = tuple(widths)
         for part, (dec, all_) in widths.items():
             setattr(self, f"{part}_dec_bit_width", dec)
             setattr(self, f"{part}_all_bit_width", all_)
             self.fmt(part, CLAMPED)  # fail at construction on a bad width
         self.quant = True
+        self.retrain = bool(retrain)
+        for attr, part in self.threshold_parts().items():
+            dec, all_ = widths[part]
+            self.set_threshold(attr, all_ - dec)  # the range the format spans now
+
+    def threshold_parts(self) -> Dict[str, str]:
+        """``{threshold attribute: part}``, e.g. ``{"weight_log2_t": "weight", "acti_log2_t": "output"}``.
+
+        Parts whose array is absent (no bias, no running stats) have no threshold.
+        """
+        arrays = {"weight": "weight", "bias": "bias", "mean": "running_mean", "var": "running_var"}
+        out = {}
+        for part in self.parts:
+            if part in arrays and getattr(self, arrays[part], None) is None:
+                continue
+            out[f"{'acti' if part == self.acti_part else part}_log2_t"] = part
+        return out
+
+    def set_threshold(self, attr: str, log2_t: float) -> None:
+        """Store a threshold ``log2(t)`` as a (1,) float32 array; a Parameter when ``retrain``."""
+        value = np.array([log2_t], np.float32)
+        if self.retrain:
+            setattr(self, attr, Parameter(value))
+        else:
+            self._parameters.pop(attr, None)
+            setattr(self, attr, value)
 
     def quantilize(self) -> None:
         """Compute in fixed point (the default)."""

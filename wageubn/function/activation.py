@@ -18,13 +18,15 @@ class ReLU(QuantLayer):
     """
 
     upper = math.inf
+    acti_part = "acti"
 
     def __init__(self, inplace: bool = False, input_dec_bit_width: int = 8, acti_dec_bit_width: int = 8,
-                 input_all_bit_width: int = 8, acti_all_bit_width: int = 8, iostrict: bool = False):
+                 input_all_bit_width: int = 8, acti_all_bit_width: int = 8, iostrict: bool = False,
+                 *, retrain: bool = False):
         super().__init__()
         self.inplace = inplace
         self._init_quant({"input": (input_dec_bit_width, input_all_bit_width),
-                          "acti": (acti_dec_bit_width, acti_all_bit_width)}, iostrict)
+                          "acti": (acti_dec_bit_width, acti_all_bit_width)}, iostrict, retrain)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""

@@ -19,11 +19,11 @@ class Adder2d(FloatAdder2d, QuantLayer):
                  input_dec_bit_width: int = 8, output_dec_bit_width: int = 12,
                  weight_all_bit_width: int = 8, bias_all_bit_width: int = 16,
                  input_all_bit_width: int = 8, output_all_bit_width: int = 12,
-                 iostrict: bool = False):
+                 iostrict: bool = False, *, retrain: bool = False):
         super().__init__(input_channel, output_channel, kernel_size, stride=stride, padding=padding, bias=bias)
         self._init_quant(weighted_widths(weight_dec_bit_width, bias_dec_bit_width, input_dec_bit_width,
                                          output_dec_bit_width, weight_all_bit_width, bias_all_bit_width,
-                                         input_all_bit_width, output_all_bit_width), iostrict)
+                                         input_all_bit_width, output_all_bit_width), iostrict, retrain)
 
     def forward(self, input) -> np.ndarray:
         x = as_input(input, (4,), "Adder2d", "(n, c, h, w)")

@@ -30,7 +30,7 @@ class BatchNorm2d(QuantLayer):
                  var_dec_bit_width: int = 8, output_dec_bit_width: int = 8, input_dec_bit_width: int = 8,
                  weight_all_bit_width: int = 8, bias_all_bit_width: int = 8, mean_all_bit_width: int = 8,
                  var_all_bit_width: int = 8, output_all_bit_width: int = 8, input_all_bit_width: int = 8,
-                 iostrict: bool = False):
+                 iostrict: bool = False, *, retrain: bool = False):
         super().__init__()
         self.num_features = positive_int(num_features, "num_features")
         if not (isinstance(eps, (int, float)) and eps >= 0):
@@ -57,7 +57,7 @@ class BatchNorm2d(QuantLayer):
                           "mean": (mean_dec_bit_width, mean_all_bit_width),
                           "var": (var_dec_bit_width, var_all_bit_width),
                           "output": (output_dec_bit_width, output_all_bit_width),
-                          "input": (input_dec_bit_width, input_all_bit_width)}, iostrict)
+                          "input": (input_dec_bit_width, input_all_bit_width)}, iostrict, retrain)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

@@ -45,7 +45,7 @@ class Conv2d(QuantLayer):
                  input_dec_bit_width: int = 8, output_dec_bit_width: int = 12,
                  weight_all_bit_width: int = 8, bias_all_bit_width: int = 16,
                  input_all_bit_width: int = 8, output_all_bit_width: int = 12,
-                 iostrict: bool = False):
+                 iostrict: bool = False, *, retrain: bool = False):
         super().__init__()
         self.in_channels = positive_int(in_channels, "in_channels")
         self.out_channels = positive_int(out_channels, "out_channels")
@@ -78,7 +78,7 @@ class Conv2d(QuantLayer):
         init.reset_linear_like(self.weight, self.bias)
         self._init_quant(weighted_widths(weight_dec_bit_width, bias_dec_bit_width, input_dec_bit_width,
                                          output_dec_bit_width, weight_all_bit_width, bias_all_bit_width,
-                                         input_all_bit_width, output_all_bit_width), iostrict)
+                                         input_all_bit_width, output_all_bit_width), iostrict, retrain)
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

@@ -24,7 +24,7 @@ class Linear(QuantLayer):
                  input_dec_bit_width: int = 8, output_dec_bit_width: int = 12,
                  weight_all_bit_width: int = 8, bias_all_bit_width: int = 16,
                  input_all_bit_width: int = 8, output_all_bit_width: int = 12,
-                 iostrict: bool = False):
+                 iostrict: bool = False, *, retrain: bool = False):
         super().__init__()
         self.in_features = positive_int(in_features, "in_features")
         self.out_features = positive_int(out_features, "out_features")
@@ -36,7 +36,7 @@ class Linear(QuantLayer):
         init.reset_linear_like(self.weight, self.bias)
         self._init_quant(weighted_widths(weight_dec_bit_width, bias_dec_bit_width, input_dec_bit_width,
                                          output_dec_bit_width, weight_all_bit_width, bias_all_bit_width,
-                                         input_all_bit_width, output_all_bit_width), iostrict)
+                                         input_all_bit_width, output_all_bit_width), iostrict, retrain)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
