@@ -36,37 +36,36 @@ static void im2col(float *col, const float *inp, int64_t cg, const wg_conv2d_dim
             }
 }
 
-/* out rows [r0, r1) of one (image, group): weight (ocg, K) . col (K, P), then bias and format. */
-static void patch_rows(float *out, double *acc, const float *col, const float *weight,
-                       const float *bias, int64_t r0, int64_t r1, int64_t k, int64_t p,
-                       const wg_format *fmt, int exact, wg_patch_op op)
+/* The tile rows [r0, r1) x columns [c0, c1) of one (image, group):
+ * weight (ocg, K) . col (K, P), then bias and the output format. */
+static int patch_tile(float *out, double *acc, const float *col, const float *weight,
+                      const float *bias, int64_t r0, int64_t r1, int64_t c0, int64_t c1, int64_t k,
+                      int64_t p, const wg_format *fmt, int exact, wg_patch_op op)
 {
-    const int64_t rows = r1 - r0;
+    const int64_t rows = r1 - r0, cols = c1 - c0;
+    int rc;
     if (exact) {
-        double *a = acc + r0 * p;
-        memset(a, 0, (size_t)(rows * p) * sizeof(double));
-        if (op == WG_PATCH_DOT)
-            wg_gemm_f64acc(a, weight + r0 * k, col, rows, p, k, k, p, p);
-        else
-            wg_l1gemm_f64acc(a, weight + r0 * k, col, rows, p, k, k, p, p);
+        for (int64_t r = r0; r < r1; r++)
+            memset(acc + r * p + c0, 0, (size_t)cols * sizeof(double));
+        rc = (op == WG_PATCH_DOT ? wg_gemm_f64acc : wg_l1gemm_f64acc)(
+            acc + r0 * p + c0, weight + r0 * k, col + c0, rows, cols, k, k, p, p);
         for (int64_t r = r0; r < r1; r++) {
-            double b = bias ? bias[r] : 0.0;
-            for (int64_t j = 0; j < p; j++)
+            const double b = bias ? bias[r] : 0.0;
+            for (int64_t j = c0; j < c1; j++)
                 out[r * p + j] = (float)wg_quantize(acc[r * p + j] + b, fmt);
         }
     } else {
-        float *o = out + r0 * p;
-        memset(o, 0, (size_t)(rows * p) * sizeof(float));
-        if (op == WG_PATCH_DOT)
-            wg_gemm_f32(o, weight + r0 * k, col, rows, p, k, k, p, p);
-        else
-            wg_l1gemm_f32(o, weight + r0 * k, col, rows, p, k, k, p, p);
+        for (int64_t r = r0; r < r1; r++)
+            memset(out + r * p + c0, 0, (size_t)cols * sizeof(float));
+        rc = (op == WG_PATCH_DOT ? wg_gemm_f32 : wg_l1gemm_f32)(
+            out + r0 * p + c0, weight + r0 * k, col + c0, rows, cols, k, k, p, p);
         for (int64_t r = r0; r < r1; r++) {
-            float b = bias ? bias[r] : 0.0f;
-            for (int64_t j = 0; j < p; j++)
+            const float b = bias ? bias[r] : 0.0f;
+            for (int64_t j = c0; j < c1; j++)
                 out[r * p + j] = (float)wg_quantize(out[r * p + j] + b, fmt);
         }
     }
+    return rc;
 }
 
 int wg_patch_forward(float *out, const float *inp, const float *weight, const float *bias,
@@ -82,7 +81,7 @@ int wg_patch_forward(float *out, const float *inp, const float *weight, const fl
     const int no_copy = d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->ph == 0 &&
                         d->pw == 0 && d->oh == d->h && d->ow == d->w;
     const int nt = nthreads < 1 ? 1 : nthreads;
-    /* Enough images x groups: one per thread; otherwise threads share an image's rows. */
+    /* Enough images x groups: one per thread; otherwise threads share an image's columns. */
     const int per_task = tasks >= nt;
     const int64_t nws = per_task ? nt : 1;
     const size_t col_len = no_copy ? 0 : (size_t)(k * p);
@@ -95,8 +94,9 @@ int wg_patch_forward(float *out, const float *inp, const float *weight, const fl
         free(col_ws);
         return WG_ENOMEM;
     }
+    int failed = 0;
     if (per_task) {
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(| : failed)
         for (int64_t t = 0; t < tasks; t++) {
             const int64_t ni = t / d->groups, g = t % d->groups;
             const float *src = inp + (ni * d->c + g * cg) * d->h * d->w;
@@ -106,29 +106,31 @@ int wg_patch_forward(float *out, const float *inp, const float *weight, const fl
                 im2col(col_ws + col_len * tid, src, cg, d);
                 col = col_ws + col_len * tid;
             }
-            patch_rows(out + (ni * d->oc + g * ocg) * p, acc_ws ? acc_ws + acc_len * tid : NULL,
-                       col, weight + g * ocg * k, bias ? bias + g * ocg : NULL, 0, ocg, k, p,
-                       out_fmt, exact, op);
+            failed |= patch_tile(out + (ni * d->oc + g * ocg) * p,
+                                 acc_ws ? acc_ws + acc_len * tid : NULL, col, weight + g * ocg * k,
+                                 bias ? bias + g * ocg : NULL, 0, ocg, 0, p, k, p, out_fmt, exact, op);
         }
     } else {
+        /* Column blocks that are whole multiples of the micro-kernel's 16 columns. */
+        const int64_t block = ((p + nt - 1) / nt + 15) / 16 * 16;
         for (int64_t t = 0; t < tasks; t++) {
             const int64_t ni = t / d->groups, g = t % d->groups;
             const float *src = inp + (ni * d->c + g * cg) * d->h * d->w;
             const float *col = no_copy ? src : col_ws;
             if (!no_copy)
                 im2col(col_ws, src, cg, d);
-            const int64_t block = (ocg + nt - 1) / nt;
-#pragma omp parallel for num_threads(nt) schedule(static, 1)
-            for (int64_t r0 = 0; r0 < ocg; r0 += block) {
-                const int64_t r1 = r0 + block < ocg ? r0 + block : ocg;
-                patch_rows(out + (ni * d->oc + g * ocg) * p, acc_ws, col, weight + g * ocg * k,
-                           bias ? bias + g * ocg : NULL, r0, r1, k, p, out_fmt, exact, op);
+#pragma omp parallel for num_threads(nt) schedule(static, 1) reduction(| : failed)
+            for (int64_t c0 = 0; c0 < p; c0 += block) {
+                const int64_t c1 = c0 + block < p ? c0 + block : p;
+                failed |= patch_tile(out + (ni * d->oc + g * ocg) * p, acc_ws, col,
+                                     weight + g * ocg * k, bias ? bias + g * ocg : NULL, 0, ocg, c0,
+                                     c1, k, p, out_fmt, exact, op);
             }
         }
     }
     free(col_ws);
     free(acc_ws);
-    return WG_OK;
+    return failed ? WG_ENOMEM : WG_OK;
 }
 
 int wg_conv2d_forward(float *out, const float *inp, const float *weight, const float *bias,

@@ -87,17 +87,20 @@ void wg_clamp_forward(float *out, const float *x, size_t n, float lo, float hi,
 /* Matrix products (gemm.c)                                                 */
 /* ------------------------------------------------------------------------ */
 
-/* C (m,n) += A (m,k) . B (k,n), all row-major with leading dimensions lda, ldb, ldc. */
-void wg_gemm_f32(float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
-                 int64_t lda, int64_t ldb, int64_t ldc);
+/* C (m,n) += A (m,k) . B (k,n), all row-major with leading dimensions lda, ldb, ldc.
+ * Returns WG_OK or WG_ENOMEM (packing buffers). */
+int wg_gemm_f32(float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
+                int64_t lda, int64_t ldb, int64_t ldc);
 /* The same with float inputs and double accumulators: exact for fixed-point operands. */
-void wg_gemm_f64acc(double *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
-                    int64_t lda, int64_t ldb, int64_t ldc);
-/* AdderNet's product: C (m,n) -= sum_p |A[i,p] - B[p,j]|, in float or double. */
-void wg_l1gemm_f32(float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
+int wg_gemm_f64acc(double *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
                    int64_t lda, int64_t ldb, int64_t ldc);
-void wg_l1gemm_f64acc(double *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
-                      int64_t lda, int64_t ldb, int64_t ldc);
+/* AdderNet's product: C (m,n) -= sum_p |A[i,p] - B[p,j]|, in float or double. */
+int wg_l1gemm_f32(float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
+                  int64_t lda, int64_t ldb, int64_t ldc);
+int wg_l1gemm_f64acc(double *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
+                     int64_t lda, int64_t ldb, int64_t ldc);
+/* 1 when the AVX2/FMA micro-kernels run here (and WAGEUBN_PORTABLE is not set). */
+int wg_simd_available(void);
 
 /* ------------------------------------------------------------------------ */
 /* Convolution and linear layers (conv.c, linear.c, adder.c)                */
