@@ -64,16 +64,17 @@ static void merged_candidate(double *cand, const double *hist, int64_t i, int64_
     }
 }
 
-/* Normalise p (length n) and move a little mass onto its empty bins, so logs stay finite. */
+/* Normalise p (length n), giving every empty bin a mass of eps before renormalising, so the
+ * logs stay finite and no probability turns negative. */
 static void smooth(double *p, int64_t n, double total)
 {
     const double eps = 1e-4;
     int64_t zeros = 0;
     for (int64_t j = 0; j < n; j++)
         zeros += p[j] == 0;
-    const double take = zeros < n ? eps * (double)zeros / (double)(n - zeros) : 0.0;
+    const double norm = 1.0 + eps * (double)zeros;
     for (int64_t j = 0; j < n; j++)
-        p[j] = p[j] == 0 ? eps : p[j] / total - take;
+        p[j] = (p[j] == 0 ? eps : p[j] / total) / norm;
 }
 
 int wg_entropy_search(double *divergence, const double *hist, int64_t bins, int64_t cali,

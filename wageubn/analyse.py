@@ -20,10 +20,12 @@ from .function.module import Module
 from .threshold import DEFAULT_END_LIST, _pairs, add_hook, format_of, print_table, remove_hook
 
 
-def _kl(p_counts: np.ndarray, q_counts: np.ndarray, eps: float = 1e-12) -> float:
-    p = p_counts + eps
-    q = q_counts + eps
-    p, q = p / p.sum(), q / q.sum()
+def _kl(p_counts: np.ndarray, q_counts: np.ndarray, eps: float = 1e-4) -> float:
+    """KL(p || q) of two histograms, each normalised with ``eps`` on its empty bins."""
+    def smooth(c):
+        c = c / c.sum()
+        return np.where(c == 0, eps, c) / (1 + eps * np.count_nonzero(c == 0))
+    p, q = smooth(p_counts), smooth(q_counts)
     return float(np.sum(p * np.log(p / q)))
 
 
@@ -37,7 +39,7 @@ def compare(net: Module, qnet: Module, x, name: str = "net", end_list: Sequence[
     """Run ``x`` through both networks and compare each hooked layer's outputs.
 
     Each row: layer, cosine similarity, KL divergence between the two output histograms
-    (``bins`` bins over their common range), max and mean absolute error, the share of
+    (at most ``bins`` bins over their common range, none finer than the quantization step), max and mean absolute error, the share of
     float values beyond the quantized output format's range (clipped; 0 unless the format
     clamps, i.e. ``iostrict``), and that format.
     """
@@ -61,7 +63,11 @@ def compare(net: Module, qnet: Module, x, name: str = "net", end_list: Sequence[
         finite = np.isfinite(f) & np.isfinite(q)
         lo, hi = (float(min(f[finite].min(), q[finite].min())), float(max(f[finite].max(), q[finite].max()))) \
             if finite.any() else (0.0, 0.0)
-        kl = _kl(_C.histogram(f, bins, lo, hi), _C.histogram(q, bins, lo, hi)) if hi > lo else 0.0
+        step = 2.0 ** (1 - qmodule.fmt(qmodule.acti_part)[1]) if isinstance(qmodule, QuantLayer) else 0.0
+        # Bins no finer than the quantization step, or the discrete quantized values leave
+        # empty bins between them and the divergence measures the grid, not the error.
+        nbins = int(min(bins, max(16, (hi - lo) / step))) if step > 0 else bins
+        kl = _kl(_C.histogram(f, nbins, lo, hi), _C.histogram(q, nbins, lo, hi)) if hi > lo else 0.0
         row = {"layer": layer, "cosine": float(f @ q / norm) if norm > 0 else math.nan, "kl": kl,
                "max_error": float(np.abs(f - q).max()) if f.size else 0.0,
                "mean_error": float(np.abs(f - q).mean()) if f.size else 0.0,

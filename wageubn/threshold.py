@@ -181,6 +181,13 @@ class Statistics:
         """Standard deviation with Bessel's correction, as torch.std."""
         return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else math.nan
 
+    def method_used(self, method: str, compat: bool = False) -> str:
+        """The method :meth:`threshold` really applies (signed data turns 'entro' into 'max')."""
+        method = _method(method)
+        if method == "entro" and not compat and self.min < 0:
+            return "max"
+        return method
+
     def threshold(self, method: str = "max", cali_number: int = 128, symmetric: bool = False,
                   compat: bool = False, eps: float = 1e-8) -> float:
         """``log2`` of the threshold: 'max' (max |v|), '3sd' (|mean| + 3 std) or 'entro' (KL).
@@ -188,6 +195,8 @@ class Statistics:
         'entro' is tqt's search (``compat=True``: its exact arithmetic, +1e-12 on every bin),
         or by default the same search with empty bins kept empty and smoothed divergences
         (TensorRT's form), which also works on discrete-valued data such as image pixels.
+        The search picks a cut of the histogram over [min, max], a magnitude only for
+        non-negative data: by default signed data falls back to 'max' (see ``method_used``).
         """
         if self.count == 0:
             raise ValueError("threshold: no finite value has been seen")
@@ -200,7 +209,9 @@ class Statistics:
             raise ValueError(f"cali_number: expected 1 <= cali_number < bin_number ({self.bins}), got {cali_number}")
         if self.hist is None:  # every value was the same: tqt's bin width is 0
             return math.log2(abs(self.lo) + 1e-12)
-        if not self.hist.any():  # only zeros were histogrammed
+        if not self.hist.any() or (self.min < 0 and not compat):
+            # Only zeros were histogrammed, or the data is signed: the search returns a cut
+            # position, which is a magnitude only for non-negative data.
             return self.threshold("max", eps=eps)
         hist = self.hist + 1e-12 if compat else self.hist
         best, _ = _C.entropy_search(hist, cali_number, symmetric, compat)
@@ -314,6 +325,8 @@ def _pairs(net: Module, qnet: Module, name: str):
     if keys != qkeys:
         raise ValueError(f"{name}: the float network has children {keys}, the quantized one {qkeys}")
     if not keys:
+        if type(net).__name__ != type(qnet).__name__:
+            raise TypeError(f"{name}: float {type(net).__name__} paired with quantized {type(qnet).__name__}")
         yield name, net, qnet
     for key in keys:
         yield from _pairs(net._modules[key], qnet._modules[key], f"{name}.{key}")
@@ -331,7 +344,8 @@ def _set_layer(name: str, qmodule: QuantLayer, stats: Dict[str, Statistics], met
         qmodule.set_threshold(attr, log2_t)
         if place_formats:
             place(qmodule, [part])
-        rows.append({"layer": name, "part": part, "method": _method(method), "log2_t": log2_t,
+        used = stats[key].method_used(method, options.get("compat", False))
+        rows.append({"layer": name, "part": part, "method": used, "log2_t": log2_t,
                      "threshold": 2.0 ** log2_t, "format": format_of(qmodule, part)})
     return rows
 
