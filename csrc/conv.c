@@ -1,8 +1,21 @@
-/* 2-d convolution by im2col + GEMM, and the shared sliding-window driver. */
+/*
+ * 2-d convolution (and AdderNet's layer) as a direct kernel: no im2col.
+ *
+ * Each (image, group) is copied once into a zero-padded buffer.  A micro-kernel computes
+ * MR output positions x NR output channels over every tap p = (c, u, v): the weights of
+ * tap p for NR channels are one packed vector row, and the inputs of the MR positions are
+ * read straight from the padded image at base[r] + off[p].  The epilogue adds the bias,
+ * rounds to the output format and stores each output once, in (channel, position) order.
+ */
 #include <stdlib.h>
 #include <string.h>
 
 #include "wageubn.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define WG_X86 1
+#endif
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -11,126 +24,203 @@
 #define THREAD_ID() 0
 #endif
 
-/* col (cg*kh*kw, oh*ow) from one image's group of channels inp (cg, h, w). */
-static void im2col(float *col, const float *inp, int64_t cg, const wg_conv2d_dims *d)
+#define MR 6
+
+#define MUL(x, y) ((x) * (y))
+#define NEG_ABS_DIFF(x, y) ((x) > (y) ? (y) - (x) : (x) - (y))
+
+/* acc (MR x NR) = sum_p op(x[base[r] + off[p]], wp[p][c]) */
+#define DEFINE_DIRECT_REF(name, T, NR, OP)                                                   \
+    static void name(int64_t k, const float *x, const int64_t *base, const int64_t *off,     \
+                     const T *wp, T *acc)                                                    \
+    {                                                                                        \
+        T c[MR][NR] = {{0}};                                                                 \
+        for (int64_t p = 0; p < k; p++, wp += NR) {                                          \
+            const float *xp = x + off[p];                                                    \
+            for (int r = 0; r < MR; r++) {                                                   \
+                const T a = (T)xp[base[r]];                                                  \
+                for (int j = 0; j < NR; j++)                                                 \
+                    c[r][j] += OP(a, wp[j]);                                                 \
+            }                                                                                \
+        }                                                                                    \
+        memcpy(acc, c, sizeof c);                                                            \
+    }
+
+DEFINE_DIRECT_REF(direct_ref_f32_dot, float, 16, MUL)
+DEFINE_DIRECT_REF(direct_ref_f32_l1, float, 16, NEG_ABS_DIFF)
+DEFINE_DIRECT_REF(direct_ref_f64_dot, double, 8, MUL)
+DEFINE_DIRECT_REF(direct_ref_f64_l1, double, 8, NEG_ABS_DIFF)
+
+#ifdef WG_X86
+#define AVX2 __attribute__((target("avx2,fma")))
+
+#define DEFINE_DIRECT_AVX2(name, T, VEC, W, LOAD, SET1, ZERO, STORE, STEP)                   \
+    AVX2 static void name(int64_t k, const float *x, const int64_t *base, const int64_t *off, \
+                          const T *wp, T *acc)                                               \
+    {                                                                                        \
+        VEC c[MR][2];                                                                        \
+        for (int r = 0; r < MR; r++)                                                         \
+            c[r][0] = c[r][1] = ZERO();                                                      \
+        const int64_t b0_ = base[0], b1_ = base[1], b2_ = base[2], b3_ = base[3],            \
+                      b4_ = base[4], b5_ = base[5];                                          \
+        for (int64_t p = 0; p < k; p++, wp += 2 * W) {                                       \
+            const float *xp = x + off[p];                                                    \
+            const VEC w0 = LOAD(wp), w1 = LOAD(wp + W);                                      \
+            VEC a;                                                                           \
+            a = SET1((T)xp[b0_]), STEP(c[0][0], a, w0), STEP(c[0][1], a, w1);                \
+            a = SET1((T)xp[b1_]), STEP(c[1][0], a, w0), STEP(c[1][1], a, w1);                \
+            a = SET1((T)xp[b2_]), STEP(c[2][0], a, w0), STEP(c[2][1], a, w1);                \
+            a = SET1((T)xp[b3_]), STEP(c[3][0], a, w0), STEP(c[3][1], a, w1);                \
+            a = SET1((T)xp[b4_]), STEP(c[4][0], a, w0), STEP(c[4][1], a, w1);                \
+            a = SET1((T)xp[b5_]), STEP(c[5][0], a, w0), STEP(c[5][1], a, w1);                \
+        }                                                                                    \
+        for (int r = 0; r < MR; r++) {                                                       \
+            STORE(acc + r * 2 * W, c[r][0]);                                                 \
+            STORE(acc + r * 2 * W + W, c[r][1]);                                             \
+        }                                                                                    \
+    }
+
+#define FMA_PS(c, a, b) ((c) = _mm256_fmadd_ps((a), (b), (c)))
+#define FMA_PD(c, a, b) ((c) = _mm256_fmadd_pd((a), (b), (c)))
+/* c -= |a - b|: clear the sign bit of the difference. */
+#define L1_PS(c, a, b) ((c) = _mm256_sub_ps((c), _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps((a), (b)))))
+#define L1_PD(c, a, b) ((c) = _mm256_sub_pd((c), _mm256_andnot_pd(_mm256_set1_pd(-0.0), _mm256_sub_pd((a), (b)))))
+
+DEFINE_DIRECT_AVX2(direct_avx2_f32_dot, float, __m256, 8, _mm256_loadu_ps, _mm256_set1_ps,
+                   _mm256_setzero_ps, _mm256_storeu_ps, FMA_PS)
+DEFINE_DIRECT_AVX2(direct_avx2_f32_l1, float, __m256, 8, _mm256_loadu_ps, _mm256_set1_ps,
+                   _mm256_setzero_ps, _mm256_storeu_ps, L1_PS)
+DEFINE_DIRECT_AVX2(direct_avx2_f64_dot, double, __m256d, 4, _mm256_loadu_pd, _mm256_set1_pd,
+                   _mm256_setzero_pd, _mm256_storeu_pd, FMA_PD)
+DEFINE_DIRECT_AVX2(direct_avx2_f64_l1, double, __m256d, 4, _mm256_loadu_pd, _mm256_set1_pd,
+                   _mm256_setzero_pd, _mm256_storeu_pd, L1_PD)
+#define PICK(simd, name) ((simd) ? direct_avx2_##name : direct_ref_##name)
+#else
+#define PICK(simd, name) direct_ref_##name
+#endif
+
+/* The padded image of one (image, group): rows and columns the windows reach. */
+static void pad_image(float *dst, const float *src, int64_t cg, int64_t hp, int64_t wp,
+                      const wg_conv2d_dims *d)
 {
-    const int64_t p = d->oh * d->ow;
     for (int64_t c = 0; c < cg; c++)
-        for (int64_t u = 0; u < d->kh; u++)
-            for (int64_t v = 0; v < d->kw; v++) {
-                float *row = col + ((c * d->kh + u) * d->kw + v) * p;
-                const float *plane = inp + c * d->h * d->w;
-                for (int64_t i = 0; i < d->oh; i++) {
-                    float *dst = row + i * d->ow;
-                    int64_t y = i * d->sh - d->ph + u * d->dh;
-                    if (y < 0 || y >= d->h) {
-                        memset(dst, 0, (size_t)d->ow * sizeof(float));
-                        continue;
-                    }
-                    const float *src = plane + y * d->w;
-                    for (int64_t j = 0; j < d->ow; j++) {
-                        int64_t x = j * d->sw - d->pw + v * d->dw;
-                        dst[j] = (x >= 0 && x < d->w) ? src[x] : 0.0f;
-                    }
-                }
-            }
+        for (int64_t y = 0; y < hp; y++) {
+            float *row = dst + (c * hp + y) * wp;
+            const int64_t sy = y - d->ph;
+            memset(row, 0, (size_t)wp * sizeof(float));
+            if (sy < 0 || sy >= d->h)
+                continue;
+            const int64_t x0 = d->pw, x1 = d->pw + d->w < wp ? d->pw + d->w : wp;
+            if (x1 > x0)
+                memcpy(row + x0, src + (c * d->h + sy) * d->w, (size_t)(x1 - x0) * sizeof(float));
+        }
 }
 
-/* The tile rows [r0, r1) x columns [c0, c1) of one (image, group):
- * weight (ocg, K) . col (K, P), then bias and the output format. */
-static int patch_tile(float *out, double *acc, const float *col, const float *weight,
-                      const float *bias, int64_t r0, int64_t r1, int64_t c0, int64_t c1, int64_t k,
-                      int64_t p, const wg_format *fmt, int exact, wg_patch_op op)
-{
-    const int64_t rows = r1 - r0, cols = c1 - c0;
-    int rc;
-    if (exact) {
-        for (int64_t r = r0; r < r1; r++)
-            memset(acc + r * p + c0, 0, (size_t)cols * sizeof(double));
-        rc = (op == WG_PATCH_DOT ? wg_gemm_f64acc : wg_l1gemm_f64acc)(
-            acc + r0 * p + c0, weight + r0 * k, col + c0, rows, cols, k, k, p, p);
-        for (int64_t r = r0; r < r1; r++) {
-            const double b = bias ? bias[r] : 0.0;
-            for (int64_t j = c0; j < c1; j++)
-                out[r * p + j] = (float)wg_quantize(acc[r * p + j] + b, fmt);
-        }
-    } else {
-        for (int64_t r = r0; r < r1; r++)
-            memset(out + r * p + c0, 0, (size_t)cols * sizeof(float));
-        rc = (op == WG_PATCH_DOT ? wg_gemm_f32 : wg_l1gemm_f32)(
-            out + r0 * p + c0, weight + r0 * k, col + c0, rows, cols, k, k, p, p);
-        for (int64_t r = r0; r < r1; r++) {
-            const float b = bias ? bias[r] : 0.0f;
-            for (int64_t j = c0; j < c1; j++)
-                out[r * p + j] = (float)wg_quantize(out[r * p + j] + b, fmt);
-        }
+#define DEFINE_CONV(name, T, NR, KERNEL)                                                     \
+    static int name(float *out, const float *inp, const float *weight, const float *bias,    \
+                    const wg_conv2d_dims *d, const wg_format *fmt, int nthreads)             \
+    {                                                                                        \
+        void (*kernel)(int64_t, const float *, const int64_t *, const int64_t *, const T *,  \
+                       T *) = KERNEL(wg_simd_available());                                   \
+        const int64_t cg = d->c / d->groups, ocg = d->oc / d->groups;                        \
+        const int64_t k = cg * d->kh * d->kw, p = d->oh * d->ow;                             \
+        const int64_t hp = (d->oh - 1) * d->sh + (d->kh - 1) * d->dh + 1;                    \
+        const int64_t wpd = (d->ow - 1) * d->sw + (d->kw - 1) * d->dw + 1;                   \
+        const int64_t panels = (ocg + NR - 1) / NR, tasks = d->n * d->groups;                \
+        const int nt = nthreads < 1 ? 1 : nthreads;                                          \
+        /* Enough images x groups: one per thread; else threads share an image's positions. */ \
+        const int per_task = tasks >= nt;                                                    \
+        const int64_t nbuf = per_task ? nt : 1, img = cg * hp * wpd;                         \
+        T *wpk = malloc(sizeof(T) * (size_t)(d->groups * panels * NR * k) + 1);              \
+        int64_t *off = malloc(sizeof(int64_t) * (size_t)k + 1);                              \
+        float *pad = malloc(sizeof(float) * (size_t)(nbuf * img) + 1);                       \
+        if (!wpk || !off || !pad) {                                                          \
+            free(wpk), free(off), free(pad);                                                 \
+            return WG_ENOMEM;                                                                \
+        }                                                                                    \
+        /* weights (oc, cg, kh, kw) -> per group, per panel of NR channels: (k, NR) rows. */ \
+        for (int64_t g = 0; g < d->groups; g++)                                              \
+            for (int64_t jp = 0; jp < panels; jp++)                                          \
+                for (int64_t q = 0; q < k; q++)                                              \
+                    for (int64_t j = 0; j < NR; j++) {                                       \
+                        const int64_t o = jp * NR + j;                                       \
+                        wpk[((g * panels + jp) * k + q) * NR + j] =                          \
+                            o < ocg ? (T)weight[(g * ocg + o) * k + q] : (T)0;               \
+                    }                                                                        \
+        for (int64_t q = 0, c = 0; c < cg; c++)                                              \
+            for (int64_t u = 0; u < d->kh; u++)                                              \
+                for (int64_t v = 0; v < d->kw; v++)                                          \
+                    off[q++] = (c * hp + u * d->dh) * wpd + v * d->dw;                       \
+        const int64_t blocks = (p + MR - 1) / MR;                                            \
+        const int64_t chunk = per_task ? blocks : (blocks + nt - 1) / nt;                    \
+        const int64_t per_image = (blocks + chunk - 1) / chunk;                              \
+        const int64_t units = tasks * per_image;                                             \
+        /* per_task: every unit at once; otherwise one image at a time, padded once. */      \
+        for (int64_t unit0 = 0; unit0 < units; unit0 += per_task ? units : per_image) {      \
+            const int64_t unit1 = per_task ? units : unit0 + per_image;                      \
+            if (!per_task) {                                                                 \
+                const int64_t ni = unit0 / per_image / d->groups, g = unit0 / per_image % d->groups; \
+                pad_image(pad, inp + (ni * d->c + g * cg) * d->h * d->w, cg, hp, wpd, d);    \
+            }                                                                                \
+            _Pragma("omp parallel for num_threads(nt) schedule(dynamic, 1)")                 \
+            for (int64_t unit = unit0; unit < unit1; unit++) {                               \
+                const int64_t t = unit / per_image;                                          \
+                const int64_t b0 = unit % per_image * chunk;                                 \
+                const int64_t b1 = b0 + chunk < blocks ? b0 + chunk : blocks;                \
+                const int64_t ni = t / d->groups, g = t % d->groups;                         \
+                float *x = pad;                                                              \
+                if (per_task) {                                                              \
+                    x = pad + img * THREAD_ID();                                             \
+                    pad_image(x, inp + (ni * d->c + g * cg) * d->h * d->w, cg, hp, wpd, d);  \
+                }                                                                            \
+                float *o = out + (ni * d->oc + g * ocg) * p;                                 \
+                T acc[MR * NR];                                                              \
+                int64_t base[MR];                                                            \
+                for (int64_t blk = b0; blk < b1; blk++) {                                    \
+                    const int64_t pos0 = blk * MR, mr = p - pos0 < MR ? p - pos0 : MR;       \
+                    for (int64_t r = 0; r < MR; r++) {                                       \
+                        const int64_t q = pos0 + (r < mr ? r : 0);                           \
+                        base[r] = (q / d->ow) * d->sh * wpd + (q % d->ow) * d->sw;           \
+                    }                                                                        \
+                    for (int64_t jp = 0; jp < panels; jp++) {                                \
+                        kernel(k, x, base, off, wpk + (g * panels + jp) * k * NR, acc);      \
+                        const int64_t nr = ocg - jp * NR < NR ? ocg - jp * NR : NR;          \
+                        for (int64_t j = 0; j < nr; j++) {                                   \
+                            const int64_t ch = jp * NR + j;                                  \
+                            const double bv = bias ? bias[g * ocg + ch] : 0.0;               \
+                            for (int64_t r = 0; r < mr; r++)                                 \
+                                o[ch * p + pos0 + r] =                                       \
+                                    (float)wg_quantize((double)acc[r * NR + j] + bv, fmt);   \
+                        }                                                                    \
+                    }                                                                        \
+                }                                                                            \
+            }                                                                                \
+        }                                                                                    \
+        free(wpk), free(off), free(pad);                                                     \
+        return WG_OK;                                                                        \
     }
-    return rc;
-}
+
+#define K_F32_DOT(simd) PICK(simd, f32_dot)
+#define K_F32_L1(simd) PICK(simd, f32_l1)
+#define K_F64_DOT(simd) PICK(simd, f64_dot)
+#define K_F64_L1(simd) PICK(simd, f64_l1)
+
+DEFINE_CONV(conv_f32_dot, float, 16, K_F32_DOT)
+DEFINE_CONV(conv_f32_l1, float, 16, K_F32_L1)
+DEFINE_CONV(conv_f64_dot, double, 8, K_F64_DOT)
+DEFINE_CONV(conv_f64_l1, double, 8, K_F64_L1)
 
 int wg_patch_forward(float *out, const float *inp, const float *weight, const float *bias,
                      const wg_conv2d_dims *d, const wg_format *out_fmt, int exact, int nthreads,
                      wg_patch_op op)
 {
-    const int64_t cg = d->c / d->groups, ocg = d->oc / d->groups;
-    const int64_t k = cg * d->kh * d->kw, p = d->oh * d->ow;
-    const int64_t tasks = d->n * d->groups;
-    if (tasks == 0 || ocg == 0 || p == 0)
+    if (d->n == 0 || d->oc == 0 || d->oh * d->ow == 0)
         return WG_OK;
-    /* A 1x1, stride-1, unpadded window reads the input plane as it is. */
-    const int no_copy = d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->ph == 0 &&
-                        d->pw == 0 && d->oh == d->h && d->ow == d->w;
-    const int nt = nthreads < 1 ? 1 : nthreads;
-    /* Enough images x groups: one per thread; otherwise threads share an image's columns. */
-    const int per_task = tasks >= nt;
-    const int64_t nws = per_task ? nt : 1;
-    const size_t col_len = no_copy ? 0 : (size_t)(k * p);
-    const size_t acc_len = exact ? (size_t)(ocg * p) : 0;
-    float *col_ws = NULL;
-    double *acc_ws = NULL;
-    if (col_len && !(col_ws = malloc(col_len * (size_t)nws * sizeof(float))))
-        return WG_ENOMEM;
-    if (acc_len && !(acc_ws = malloc(acc_len * (size_t)nws * sizeof(double)))) {
-        free(col_ws);
-        return WG_ENOMEM;
-    }
-    int failed = 0;
-    if (per_task) {
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(| : failed)
-        for (int64_t t = 0; t < tasks; t++) {
-            const int64_t ni = t / d->groups, g = t % d->groups;
-            const float *src = inp + (ni * d->c + g * cg) * d->h * d->w;
-            const size_t tid = (size_t)THREAD_ID();
-            const float *col = src;
-            if (!no_copy) {
-                im2col(col_ws + col_len * tid, src, cg, d);
-                col = col_ws + col_len * tid;
-            }
-            failed |= patch_tile(out + (ni * d->oc + g * ocg) * p,
-                                 acc_ws ? acc_ws + acc_len * tid : NULL, col, weight + g * ocg * k,
-                                 bias ? bias + g * ocg : NULL, 0, ocg, 0, p, k, p, out_fmt, exact, op);
-        }
-    } else {
-        /* Column blocks that are whole multiples of the micro-kernel's 16 columns. */
-        const int64_t block = ((p + nt - 1) / nt + 15) / 16 * 16;
-        for (int64_t t = 0; t < tasks; t++) {
-            const int64_t ni = t / d->groups, g = t % d->groups;
-            const float *src = inp + (ni * d->c + g * cg) * d->h * d->w;
-            const float *col = no_copy ? src : col_ws;
-            if (!no_copy)
-                im2col(col_ws, src, cg, d);
-#pragma omp parallel for num_threads(nt) schedule(static, 1) reduction(| : failed)
-            for (int64_t c0 = 0; c0 < p; c0 += block) {
-                const int64_t c1 = c0 + block < p ? c0 + block : p;
-                failed |= patch_tile(out + (ni * d->oc + g * ocg) * p, acc_ws, col,
-                                     weight + g * ocg * k, bias ? bias + g * ocg : NULL, 0, ocg, c0,
-                                     c1, k, p, out_fmt, exact, op);
-            }
-        }
-    }
-    free(col_ws);
-    free(acc_ws);
-    return failed ? WG_ENOMEM : WG_OK;
+    if (exact)
+        return (op == WG_PATCH_DOT ? conv_f64_dot : conv_f64_l1)(out, inp, weight, bias, d, out_fmt,
+                                                                 nthreads);
+    return (op == WG_PATCH_DOT ? conv_f32_dot : conv_f32_l1)(out, inp, weight, bias, d, out_fmt,
+                                                             nthreads);
 }
 
 int wg_conv2d_forward(float *out, const float *inp, const float *weight, const float *bias,

@@ -87,18 +87,6 @@ void wg_clamp_forward(float *out, const float *x, size_t n, float lo, float hi,
 /* Matrix products (gemm.c)                                                 */
 /* ------------------------------------------------------------------------ */
 
-/* C (m,n) += A (m,k) . B (k,n), all row-major with leading dimensions lda, ldb, ldc.
- * Returns WG_OK or WG_ENOMEM (packing buffers). */
-int wg_gemm_f32(float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
-                int64_t lda, int64_t ldb, int64_t ldc);
-/* The same with float inputs and double accumulators: exact for fixed-point operands. */
-int wg_gemm_f64acc(double *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
-                   int64_t lda, int64_t ldb, int64_t ldc);
-/* AdderNet's product: C (m,n) -= sum_p |A[i,p] - B[p,j]|, in float or double. */
-int wg_l1gemm_f32(float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
-                  int64_t lda, int64_t ldb, int64_t ldc);
-int wg_l1gemm_f64acc(double *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
-                     int64_t lda, int64_t ldb, int64_t ldc);
 /* 1 when the AVX2/FMA micro-kernels run here (and WAGEUBN_PORTABLE is not set). */
 int wg_simd_available(void);
 
@@ -123,8 +111,31 @@ typedef struct {
 int wg_conv2d_forward(float *out, const float *inp, const float *weight, const float *bias,
                       const wg_conv2d_dims *d, const wg_format *out_fmt, int exact, int nthreads);
 
-/* The sliding-window driver behind conv2d and adder2d: im2col, then a product per window. */
+/* The product of a matrix multiply: a . b, or AdderNet's -|a - b|. */
 typedef enum { WG_PATCH_DOT = 0, WG_PATCH_NEG_L1 = 1 } wg_patch_op;
+
+/* Where the GEMM reads B (k, n) from. */
+typedef enum { WG_B_MATRIX, WG_B_TRANSPOSED, WG_B_IM2COL } wg_bsrc_kind;
+typedef struct {
+    wg_bsrc_kind kind;
+    const float *data;
+    int64_t ld;                 /* MATRIX: B[p][j] = data[p*ld + j]; TRANSPOSED: data[j*ld + p] */
+    const wg_conv2d_dims *conv; /* IM2COL: data is one image's channel group (c / groups, h, w) */
+} wg_bsrc;
+
+/* What is added before rounding: a bias per output row and / or per column (either NULL). */
+typedef struct {
+    const float *row_bias;
+    const float *col_bias;
+    const wg_format *fmt;
+} wg_epilogue;
+
+/* out[i, j] = quantize(sum_p op(A[i, p], B[p, j]) + bias) for rows [0, m), columns [j0, j1);
+ * out has row stride ldo.  exact != 0 accumulates in double.  WG_OK or WG_ENOMEM. */
+int wg_gemm(float *out, int64_t ldo, const float *a, int64_t lda, const wg_bsrc *b, int64_t m,
+            int64_t j0, int64_t j1, int64_t k, const wg_epilogue *ep, int exact, wg_patch_op op);
+
+/* The sliding-window driver behind conv2d and adder2d. */
 int wg_patch_forward(float *out, const float *inp, const float *weight, const float *bias,
                      const wg_conv2d_dims *d, const wg_format *out_fmt, int exact, int nthreads,
                      wg_patch_op op);

@@ -28,7 +28,7 @@ CONV_CASES = [
 
 
 @pytest.mark.parametrize("case", CONV_CASES)
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("threads", [1, 2, 3, 5])
 def test_conv2d_kernel_matches_twin(rng, case, threads):
     n, c, h, w, oc, k, stride, pads, dil, groups = case
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
