@@ -7,6 +7,7 @@
 #include <Python.h>
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
+#include <string.h>
 
 #include "wageubn.h"
 
@@ -177,6 +178,31 @@ static PyObject *py_quantize(PyObject *self, PyObject *args, PyObject *kw)
     }
     Py_DECREF(x);
     return (PyObject *)out;
+}
+
+/* Whether two arrays hold the same float32 values bit for bit (same shape): how layers
+ * check, at memory speed, that a cached quantized weight is still valid. */
+static PyObject *py_same(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *names[] = {"a", "b", NULL};
+    PyObject *ao, *bo;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO:same", names, &ao, &bo))
+        return NULL;
+    PyArrayObject *a = as_f32(ao, "a"), *b = a ? as_f32(bo, "b") : NULL;
+    int same = 0;
+    if (a && b && PyArray_NDIM(a) == PyArray_NDIM(b) &&
+        PyArray_CompareLists(PyArray_DIMS(a), PyArray_DIMS(b), PyArray_NDIM(a))) {
+        const size_t bytes = (size_t)PyArray_SIZE(a) * sizeof(float);
+        Py_BEGIN_ALLOW_THREADS
+        same = memcmp(PyArray_DATA(a), PyArray_DATA(b), bytes) == 0;
+        Py_END_ALLOW_THREADS
+    }
+    Py_XDECREF(a);
+    Py_XDECREF(b);
+    if (PyErr_Occurred())
+        return NULL;
+    return PyBool_FromLong(same);
 }
 
 enum { Q_SROUND, Q_SHIFT, Q_CONST, Q_ERROR };
@@ -732,6 +758,7 @@ static PyObject *py_entropy_search(PyObject *self, PyObject *args, PyObject *kw)
 
 static PyMethodDef methods[] = {
     KW_METHOD(quantize, "quantize(x, fmt): fixed-point rounding; fmt = (kind, dec, all)."),
+    KW_METHOD(same, "same(a, b): whether a and b hold the same float32 values, bit for bit."),
     KW_METHOD(sround, "sround(x, *, seed): stochastic rounding."),
     KW_METHOD(shiftquant, "shiftquant(x, k): power-of-two range quantization."),
     KW_METHOD(constquant, "constquant(x, k_dr, k, *, seed): WAGEUBN weight-gradient quantization."),

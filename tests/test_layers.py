@@ -1,4 +1,6 @@
 """Quantized layers: C kernels against NumPy twins, and parity with wageubn 1.2.0 on torch."""
+import pickle
+
 import numpy as np
 import pytest
 
@@ -455,3 +457,18 @@ def test_batchnorm_without_running_stats_uses_batch_statistics(ref, torch, rng):
     theirs = ref.function.BatchNorm2d(3, track_running_stats=False)
     with pytest.raises(Exception):  # the reference quantizes running_mean = None
         theirs(torch.tensor(x))
+
+
+def test_cached_quantized_weights_follow_in_place_edits(rng):
+    conv = nn.Conv2d(2, 3, 3)
+    x = rng.standard_normal((1, 2, 5, 5)).astype(np.float32)
+    first = conv(x)
+    np.testing.assert_array_equal(conv(x), first)  # served from the cache
+    conv.weight[0, 0, 0, 0] += 0.5  # an in-place edit must be seen
+    expect = twin.conv2d(x, twin.quantize(conv.weight, 8), twin.quantize(conv.bias, 16))
+    np.testing.assert_allclose(conv(x), expect, rtol=1e-5, atol=1e-5)
+    conv.load_state_dict({"weight": np.zeros((3, 2, 3, 3)), "bias": np.ones(3)})
+    np.testing.assert_array_equal(conv(x), np.ones((1, 3, 3, 3), np.float32))
+    conv.weight = nn.Parameter(np.full((3, 2, 3, 3), 0.25))  # a new array object
+    np.testing.assert_allclose(conv(x), twin.conv2d(x, conv.weight, conv.bias), rtol=1e-5, atol=1e-5)
+    assert "_quant_cache" not in pickle.loads(pickle.dumps(conv)).__dict__

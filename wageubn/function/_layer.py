@@ -95,6 +95,29 @@ class QuantLayer(Module):
         """``array`` quantized in the format of ``part`` (None stays None)."""
         return None if array is None else _C.quantize(array, self.fmt(part))
 
+    def q_param(self, array: Optional[np.ndarray], part: str) -> Optional[np.ndarray]:
+        """A parameter or buffer quantized in the format of ``part``, cached.
+
+        The cache holds a copy of the float values it was computed from, and is used only
+        while the array, its values (compared bit for bit, at memory speed) and the format
+        are unchanged: in-place edits and new widths are seen on the next call.
+        """
+        if array is None:
+            return None
+        f = self.fmt(part)
+        cache = self.__dict__.setdefault("_quant_cache", {})
+        hit = cache.get(part)
+        if hit is not None and hit[0] is array and hit[1] == f and _C.same(array, hit[2]):
+            return hit[3]
+        out = _C.quantize(array, f)
+        cache[part] = (array, f, np.array(array, np.float32), out)
+        return out
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_quant_cache", None)  # derived data: not pickled, not deep-copied
+        return state
+
     def weighted_operands(self, x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray]):
         """(x, weight, bias, out_fmt, exact) for the kernel of a layer with weight and bias.
 
@@ -106,7 +129,7 @@ class QuantLayer(Module):
         strict = bool(self.iostrict)
         if strict:
             x = self.q(x, "input")
-        return x, self.q(weight, "weight"), self.q(bias, "bias"), self.io_fmt("output"), strict
+        return x, self.q_param(weight, "weight"), self.q_param(bias, "bias"), self.io_fmt("output"), strict
 
     def io_fmt(self, part: str) -> tuple:
         """The format of an input or output: only quantized in iostrict mode."""

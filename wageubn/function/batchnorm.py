@@ -90,7 +90,7 @@ class BatchNorm2d(QuantLayer):
         if self.quant:
             if self.iostrict:
                 x = self.q(x, "input")
-            mean, var = self.q(mean, "mean"), self.q(var, "var")
-            weight, bias = self.q(weight, "weight"), self.q(bias, "bias")
+            mean, var = self.q_param(mean, "mean"), self.q_param(var, "var")
+            weight, bias = self.q_param(weight, "weight"), self.q_param(bias, "bias")
         out_fmt = self.fmt("output") if self.quant else self.io_fmt("output")
         return _C.batchnorm(x, mean, var, weight, bias, float(self.eps), out_fmt, get_num_threads())

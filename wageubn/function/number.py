@@ -18,6 +18,7 @@ array([ 0.25, -1.25,  7.  ], dtype=float32)
 >>> alldirectquant([0.3, -1.26, 7.0], 3, 4)
 array([ 0.25, -1.25,  1.75], dtype=float32)
 """
+import functools
 from typing import Optional, Union
 
 import numpy as np
@@ -40,11 +41,26 @@ def check_width(value, name: str, minimum: int = -MAX_WIDTH) -> int:
     return int(value)
 
 
-def fmt(kind: int, dec, all_, dec_name: str = "k", all_name: str = "k_all") -> tuple:
-    """A kernel format tuple (kind, dec, all), checked; kind NONE ignores the widths."""
+def _fmt(kind: int, dec, all_, dec_name: str, all_name: str) -> tuple:
     if kind == NONE:
         return (NONE, 1, 1)
     return (kind, check_width(dec, dec_name), check_width(all_, all_name, 1))
+
+
+_fmt_memo = functools.lru_cache(maxsize=4096, typed=True)(_fmt)
+
+
+def fmt(kind: int, dec, all_, dec_name: str = "k", all_name: str = "k_all") -> tuple:
+    """A kernel format tuple (kind, dec, all), checked; kind NONE ignores the widths.
+
+    Memoised by value and type (layers ask for their formats on every call); an unhashable
+    width goes to the plain check, which names it in its error."""
+    try:
+        return _fmt_memo(kind, dec, all_, dec_name, all_name)
+    except TypeError as error:
+        if "unhashable" not in str(error):
+            raise
+        return _fmt(kind, dec, all_, dec_name, all_name)
 
 
 def _seed(seed: Seed) -> int:

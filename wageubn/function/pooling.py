@@ -51,7 +51,18 @@ class _PoolNd(Module):
     _dims = 0  # 1, 2 or 3 spatial dimensions, set by the concrete classes
 
     def _window(self):
-        """(kernel, stride, padding, dilation) as 3-tuples for _C, checked like torch."""
+        """(kernel, stride, padding, dilation) as 3-tuples for _C, checked like torch.
+
+        Memoised on the attributes' current values, so later changes still take effect."""
+        key = (self.kernel_size, self.stride, self.padding, getattr(self, "dilation", 1))
+        cached = self.__dict__.get("_window_cache")
+        if cached is not None and cached[0] == key and all(type(a) is type(b) for a, b in zip(cached[0], key)):
+            return cached[1]
+        window = self._check_window()
+        self.__dict__["_window_cache"] = (key, window)
+        return window
+
+    def _check_window(self):
         n = self._dims
         stride = self.stride
         if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
