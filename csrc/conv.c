@@ -116,6 +116,55 @@ static void pad_image(float *dst, const float *src, int64_t cg, int64_t hp, int6
         }
 }
 
+/*
+ * Few output positions (a convolution over its whole input, LeNet's last one): each weight
+ * is used once, so packing it would cost more than the products.  The window of each
+ * position is gathered once and every channel is a dot product with its weight row.
+ */
+#define DEFINE_FEW_POSITIONS(name, T, OP)                                                    \
+    static int name(float *out, const float *inp, const float *weight, const float *bias,    \
+                    const wg_conv2d_dims *d, const wg_format *fmt)                           \
+    {                                                                                        \
+        const int64_t cg = d->c / d->groups, ocg = d->oc / d->groups;                        \
+        const int64_t k = cg * d->kh * d->kw, p = d->oh * d->ow;                             \
+        T *col = malloc(sizeof(T) * (size_t)k + 1);                                          \
+        if (!col)                                                                            \
+            return WG_ENOMEM;                                                                \
+        for (int64_t t = 0; t < d->n * d->groups; t++) {                                     \
+            const int64_t ni = t / d->groups, g = t % d->groups;                             \
+            const float *img = inp + (ni * d->c + g * cg) * d->h * d->w;                     \
+            for (int64_t pos = 0; pos < p; pos++) {                                          \
+                const int64_t i = pos / d->ow, jx = pos % d->ow;                             \
+                for (int64_t q = 0, c = 0; c < cg; c++)                                      \
+                    for (int64_t u = 0; u < d->kh; u++)                                      \
+                        for (int64_t v = 0; v < d->kw; v++, q++) {                           \
+                            const int64_t y = i * d->sh + u * d->dh - d->ph;                 \
+                            const int64_t x = jx * d->sw + v * d->dw - d->pw;                \
+                            col[q] = (y >= 0 && y < d->h && x >= 0 && x < d->w)              \
+                                         ? (T)img[(c * d->h + y) * d->w + x]                 \
+                                         : (T)0;                                             \
+                        }                                                                    \
+                for (int64_t o = 0; o < ocg; o++) {                                          \
+                    const float *wrow = weight + (g * ocg + o) * k;                          \
+                    T acc = 0;                                                               \
+                    _Pragma("omp simd reduction(+ : acc)")                                   \
+                    for (int64_t q = 0; q < k; q++)                                          \
+                        acc += OP(col[q], (T)wrow[q]);                                       \
+                    const double bv = bias ? bias[g * ocg + o] : 0.0;                        \
+                    out[((ni * d->oc) + g * ocg + o) * p + pos] =                            \
+                        (float)wg_quantize((double)acc + bv, fmt);                           \
+                }                                                                            \
+            }                                                                                \
+        }                                                                                    \
+        free(col);                                                                           \
+        return WG_OK;                                                                        \
+    }
+
+DEFINE_FEW_POSITIONS(few_f32_dot, float, MUL)
+DEFINE_FEW_POSITIONS(few_f32_l1, float, NEG_ABS_DIFF)
+DEFINE_FEW_POSITIONS(few_f64_dot, double, MUL)
+DEFINE_FEW_POSITIONS(few_f64_l1, double, NEG_ABS_DIFF)
+
 #define DEFINE_CONV(name, T, NR, KERNEL)                                                     \
     static int name(float *out, const float *inp, const float *weight, const float *bias,    \
                     const wg_conv2d_dims *d, const wg_format *fmt, int nthreads)             \
@@ -216,6 +265,12 @@ int wg_patch_forward(float *out, const float *inp, const float *weight, const fl
 {
     if (d->n == 0 || d->oc == 0 || d->oh * d->ow == 0)
         return WG_OK;
+    /* Fewer positions than a micro-tile's rows, and one thread is enough. */
+    if (d->oh * d->ow < MR && d->n * d->groups * d->oc * d->c * d->kh * d->kw < ((int64_t)1 << 22)) {
+        if (exact)
+            return (op == WG_PATCH_DOT ? few_f64_dot : few_f64_l1)(out, inp, weight, bias, d, out_fmt);
+        return (op == WG_PATCH_DOT ? few_f32_dot : few_f32_l1)(out, inp, weight, bias, d, out_fmt);
+    }
     if (exact)
         return (op == WG_PATCH_DOT ? conv_f64_dot : conv_f64_l1)(out, inp, weight, bias, d, out_fmt,
                                                                  nthreads);

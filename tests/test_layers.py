@@ -26,6 +26,8 @@ CONV_CASES = [
     (1, 2, 5, 5, 3, (5, 5), (1, 1), (0, 0, 0, 0), (1, 1), 1),
     (4, 1, 6, 13, 1, (2, 4), (3, 2), (2, 0, 2, 3), (2, 1), 1),
     (1, 9, 4, 4, 17, (1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 1),
+    (3, 16, 5, 5, 120, (5, 5), (1, 1), (0, 0, 0, 0), (1, 1), 1),  # one position: the dot-product path
+    (2, 4, 3, 4, 6, (3, 3), (2, 2), (1, 0, 1, 0), (1, 1), 2),  # four positions, groups
 ]
 
 
@@ -63,7 +65,8 @@ def test_conv2d_kernel_accepts_any_layout_and_leaves_input_alone(rng):
 
 
 def test_adder2d_kernel_matches_twin(rng):
-    for n, c, hw, oc, k, s, p in [(2, 3, 7, 4, 3, 1, 1), (1, 5, 9, 2, 2, 2, 0), (3, 1, 4, 3, 1, 1, 2)]:
+    for n, c, hw, oc, k, s, p in [(2, 3, 7, 4, 3, 1, 1), (1, 5, 9, 2, 2, 2, 0), (3, 1, 4, 3, 1, 1, 2),
+                                  (2, 3, 3, 5, 3, 1, 0)]:  # the last has one output position
         x = rng.standard_normal((n, c, hw, hw)).astype(np.float32)
         weight = rng.standard_normal((oc, c, k, k)).astype(np.float32)
         bias = rng.standard_normal(oc).astype(np.float32)
