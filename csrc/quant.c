@@ -31,7 +31,7 @@ double wg_absmax_finite(const float *x, size_t n)
 double wg_range_pow2(const float *x, size_t n)
 {
     double m = wg_absmax_finite(x, n);
-    return m > 0.0 ? ldexp(1.0, (int)rint(log2(m))) : 1.0;
+    return m > 0.0 ? ldexp(1.0, (int)wg_round_half_even(log2(m))) : 1.0;
 }
 
 /* splitmix64 of (seed, index): a counter-based stream, so results do not
@@ -88,7 +88,7 @@ void wg_errorquant(float *out, const float *x, size_t n, int k)
     wg_format fine = wg_format_make(WG_FMT_DIRECT, k, k);
     for (size_t i = 0; i < n; i++) {
         double v = x[i] / sc;
-        double q = fabs(v) >= 1.0 ? clamp_sym(rint(v), bound) : wg_quantize(v, &fine);
+        double q = fabs(v) >= 1.0 ? clamp_sym(wg_round_half_even(v), bound) : wg_quantize(v, &fine);
         out[i] = (float)(sc * q);
     }
 }

@@ -40,12 +40,21 @@ typedef struct {
 
 wg_format wg_format_make(wg_fmt_kind kind, int dec, int all);
 
+/* Round half to even, as torch.round, without a libm call: adding and subtracting 2**52
+ * leaves no fraction bits, and the default rounding mode breaks ties to even.  Values of
+ * 2**52 and more (and Inf, NaN) are already whole. */
+static inline double wg_round_half_even(double v)
+{
+    const double big = 0x1p52, a = fabs(v);
+    return a < big ? copysign((a + big) - big, v) : v;
+}
+
 /* Quantize one value.  NaN stays NaN; +-Inf stays +-Inf unless clamped. */
 static inline double wg_quantize(double v, const wg_format *f)
 {
     if (f->kind == WG_FMT_NONE)
         return v;
-    double q = rint(v * f->scale); /* default rounding mode: half to even */
+    double q = wg_round_half_even(v * f->scale);
     if (f->kind == WG_FMT_CLAMPED) {
         if (q > f->bound)
             q = f->bound;
