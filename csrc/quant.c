@@ -101,10 +101,8 @@ void wg_clamp_forward(float *out, const float *x, size_t n, float lo, float hi,
 #pragma omp parallel for num_threads(nthreads) schedule(static) if (len > 65536)
     for (int64_t i = 0; i < len; i++) {
         double v = wg_quantize(x[i], in_fmt);
-        if (v < lo)
-            v = lo;
-        else if (v > hi)
-            v = hi;
+        v = v < lo ? lo : v; /* selects, not branches: random signs cost no mispredictions */
+        v = v > hi ? hi : v;
         out[i] = (float)wg_quantize(v, out_fmt);
     }
 }

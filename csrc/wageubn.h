@@ -55,11 +55,9 @@ static inline double wg_quantize(double v, const wg_format *f)
     if (f->kind == WG_FMT_NONE)
         return v;
     double q = wg_round_half_even(v * f->scale);
-    if (f->kind == WG_FMT_CLAMPED) {
-        if (q > f->bound)
-            q = f->bound;
-        else if (q < -f->bound)
-            q = -f->bound;
+    if (f->kind == WG_FMT_CLAMPED) { /* two selects (max / min): no branch, NaN stays */
+        q = q > f->bound ? f->bound : q;
+        q = q < -f->bound ? -f->bound : q;
     }
     return q * f->step;
 }
