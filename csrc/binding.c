@@ -72,63 +72,108 @@ static int check_vector(PyArrayObject *a, npy_intp len, const char *name)
     return 0;
 }
 
-static int check_width(long v, long lo, const char *name)
+/* An int argument in [lo, hi] (anything with __index__, not a bool), or TypeError /
+ * ValueError naming it.  `what` prefixes the name (e.g. a format's name), or is NULL. */
+static int get_int(PyObject *o, const char *what, const char *name, long long lo, long long hi,
+                   long long *out)
 {
-    if (v < lo || v > WG_MAX_WIDTH) {
-        PyErr_Format(PyExc_ValueError, "%s: expected an integer width in [%ld, %d], got %ld", name,
-                     lo, WG_MAX_WIDTH, v);
+    const char *sep = what ? ": " : "";
+    what = what ? what : "";
+    if (o == NULL || PyBool_Check(o) || !PyIndex_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "%s%s%s: expected an int, got %.100s", what, sep, name,
+                     o ? Py_TYPE(o)->tp_name : "nothing");
         return -1;
     }
+    PyObject *index = PyNumber_Index(o);
+    int overflow = 0;
+    long long v = index ? PyLong_AsLongLongAndOverflow(index, &overflow) : -1;
+    Py_XDECREF(index);
+    if (!index || (v == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        overflow = 1;
+    }
+    if (overflow || v < lo || v > hi) {
+        PyErr_Format(PyExc_ValueError, "%s%s%s: expected an int in [%lld, %lld], got %S", what, sep,
+                     name, lo, hi, o);
+        return -1;
+    }
+    *out = v;
     return 0;
+}
+
+/* A real-number argument, or TypeError naming it. */
+static int get_double(PyObject *o, const char *name, double *out)
+{
+    double v = (o && PyNumber_Check(o) && !PyComplex_Check(o)) ? PyFloat_AsDouble(o) : -1.0;
+    if (!o || !PyNumber_Check(o) || PyComplex_Check(o) || (v == -1.0 && PyErr_Occurred())) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s: expected a real number, got %.100s", name,
+                     o ? Py_TYPE(o)->tp_name : "nothing");
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* An optional int argument: `dflt` when absent (NULL). */
+static int opt_int(PyObject *o, const char *name, long long lo, long long hi, long long dflt,
+                   long long *out)
+{
+    if (o == NULL) {
+        *out = dflt;
+        return 0;
+    }
+    return get_int(o, NULL, name, lo, hi, out);
 }
 
 /* A format given as (kind, dec, all): kind 0 none, 1 directquant, 2 alldirectquant. */
 static int parse_format(PyObject *obj, wg_format *f, const char *name)
 {
-    int kind;
-    long dec, all;
+    long long kind, dec, all;
     if (obj == NULL || obj == Py_None) {
         *f = wg_format_make(WG_FMT_NONE, 1, 1);
         return 0;
     }
-    if (!PyTuple_Check(obj) || !PyArg_ParseTuple(obj, "ill", &kind, &dec, &all)) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_TypeError, "%s: expected None or a tuple (kind, dec, all) of ints", name);
+    if (!PyTuple_Check(obj) || PyTuple_GET_SIZE(obj) != 3) {
+        PyErr_Format(PyExc_TypeError, "%s: expected None or a tuple (kind, dec, all) of ints, got %.100s",
+                     name, Py_TYPE(obj)->tp_name);
         return -1;
     }
-    if (kind < 0 || kind > 2) {
-        PyErr_Format(PyExc_ValueError, "%s: kind must be 0, 1 or 2, got %d", name, kind);
+    if (get_int(PyTuple_GET_ITEM(obj, 0), name, "kind", 0, 2, &kind))
         return -1;
+    if (kind == WG_FMT_NONE) { /* no quantization: the widths are not used */
+        *f = wg_format_make(WG_FMT_NONE, 1, 1);
+        return 0;
     }
-    if (kind != WG_FMT_NONE && (check_width(dec, -WG_MAX_WIDTH, "dec") || check_width(all, 1, "all")))
+    if (get_int(PyTuple_GET_ITEM(obj, 1), name, "dec", -WG_MAX_WIDTH, WG_MAX_WIDTH, &dec) ||
+        get_int(PyTuple_GET_ITEM(obj, 2), name, "all", 1, WG_MAX_WIDTH, &all))
         return -1;
     *f = wg_format_make((wg_fmt_kind)kind, (int)dec, (int)all);
     return 0;
 }
 
-/* A tuple of `n` ints, each >= lo. */
+/* A sequence of `n` ints, each in [lo, 2**40]. */
 static int parse_ints(PyObject *obj, int64_t *out, int n, int64_t lo, const char *name)
 {
-    PyObject *seq = PySequence_Fast(obj, "");
+    PyObject *seq = obj ? PySequence_Fast(obj, "") : NULL;
     if (!seq || PySequence_Fast_GET_SIZE(seq) != n) {
         Py_XDECREF(seq);
+        PyErr_Clear();
         PyErr_Format(PyExc_TypeError, "%s: expected a sequence of %d ints", name, n);
         return -1;
     }
     for (int i = 0; i < n; i++) {
         PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
-        long long v = PyLong_Check(item) ? PyLong_AsLongLong(item) : -1;
-        if (!PyLong_Check(item) || (v == -1 && PyErr_Occurred())) {
-            Py_DECREF(seq);
-            PyErr_Clear();
+        long long v;
+        if (PyBool_Check(item) || !PyIndex_Check(item)) {
+            /* the message first: the sequence may be the item's only owner */
             PyErr_Format(PyExc_TypeError, "%s: expected a sequence of %d ints, item %d is %.100s",
                          name, n, i, Py_TYPE(item)->tp_name);
+            Py_DECREF(seq);
             return -1;
         }
-        if (v < lo || v > ((int64_t)1 << 40)) {
+        if (get_int(item, NULL, name, lo, (long long)1 << 40, &v)) {
             Py_DECREF(seq);
-            PyErr_Format(PyExc_ValueError, "%s: expected values >= %lld, got %lld", name,
-                         (long long)lo, v);
             return -1;
         }
         out[i] = (int64_t)v;
@@ -137,18 +182,21 @@ static int parse_ints(PyObject *obj, int64_t *out, int n, int64_t lo, const char
     return 0;
 }
 
+/* More threads than this is a mistake (and libgomp aborts the process on absurd counts). */
+#define WG_MAX_THREADS 256
+
+static int get_threads(PyObject *o, int *nthreads)
+{
+    long long v;
+    if (opt_int(o, "nthreads", 1, WG_MAX_THREADS, 1, &v))
+        return -1;
+    *nthreads = (int)v;
+    return 0;
+}
+
 static PyArrayObject *new_f32(int ndim, const npy_intp *dims)
 {
     return (PyArrayObject *)PyArray_SimpleNew(ndim, (npy_intp *)dims, NPY_FLOAT32);
-}
-
-static int check_threads(int nthreads)
-{
-    if (nthreads < 1) {
-        PyErr_Format(PyExc_ValueError, "nthreads: expected an int >= 1, got %d", nthreads);
-        return -1;
-    }
-    return 0;
 }
 
 #define F32(a) ((float *)PyArray_DATA(a))
@@ -211,14 +259,24 @@ enum { Q_SROUND, Q_SHIFT, Q_CONST, Q_ERROR };
 static PyObject *range_quant(PyObject *args, PyObject *kw, int which, const char *fmt)
 {
     static char *names[] = {"x", "k", "k_dr", "seed", NULL};
-    PyObject *xo;
-    long k = 8, k_dr = 8;
+    PyObject *xo, *ko = NULL, *kdro = NULL, *seedo = NULL;
+    long long k = 8, k_dr = 8;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, fmt, names, &xo, &ko, &kdro, &seedo))
+        return NULL;
+    if ((which != Q_SROUND &&
+         opt_int(ko, "k", which == Q_CONST ? -WG_MAX_WIDTH : 1, WG_MAX_WIDTH, 8, &k)) ||
+        (which == Q_CONST && opt_int(kdro, "k_dr", 1, WG_MAX_WIDTH, 8, &k_dr)))
+        return NULL;
     unsigned long long seed = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, fmt, names, &xo, &k, &k_dr, &seed))
-        return NULL;
-    if ((which != Q_SROUND && check_width(k, which == Q_CONST ? -WG_MAX_WIDTH : 1, "k")) ||
-        (which == Q_CONST && check_width(k_dr, 1, "k_dr")))
-        return NULL;
+    if (seedo) {
+        if (PyBool_Check(seedo) || !PyLong_Check(seedo)) {
+            PyErr_Format(PyExc_TypeError, "seed: expected an int, got %.100s", Py_TYPE(seedo)->tp_name);
+            return NULL;
+        }
+        seed = PyLong_AsUnsignedLongLongMask(seedo); /* any int, taken modulo 2**64 */
+        if (seed == (unsigned long long)-1 && PyErr_Occurred())
+            return NULL;
+    }
     PyArrayObject *x = as_f32(xo, "x");
     if (!x)
         return NULL;
@@ -243,25 +301,25 @@ static PyObject *range_quant(PyObject *args, PyObject *kw, int which, const char
 static PyObject *py_sround(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
-    return range_quant(args, kw, Q_SROUND, "O|$llK:sround");
+    return range_quant(args, kw, Q_SROUND, "O|$OOO:sround");
 }
 
 static PyObject *py_shiftquant(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
-    return range_quant(args, kw, Q_SHIFT, "Ol|$lK:shiftquant");
+    return range_quant(args, kw, Q_SHIFT, "OO|$OO:shiftquant");
 }
 
 static PyObject *py_constquant(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
-    return range_quant(args, kw, Q_CONST, "Oll|$K:constquant");
+    return range_quant(args, kw, Q_CONST, "OOO|$O:constquant");
 }
 
 static PyObject *py_errorquant(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
-    return range_quant(args, kw, Q_ERROR, "Ol|$lK:errorquant");
+    return range_quant(args, kw, Q_ERROR, "OO|$OO:errorquant");
 }
 
 /* clamp(x, lo, hi) between an input and an output format: ReLU, ReLU6, plain quantization. */
@@ -269,14 +327,15 @@ static PyObject *py_clamp(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
     static char *names[] = {"x", "lo", "hi", "in_fmt", "out_fmt", "inplace", "nthreads", NULL};
-    PyObject *xo, *fi = Py_None, *fo = Py_None;
+    PyObject *xo, *loo, *hio, *fi = Py_None, *fo = Py_None, *nto = NULL;
     double lo, hi;
-    int inplace = 0, nthreads = 1;
+    int inplace = 0, nthreads;
     wg_format in_f, out_f;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "Odd|OOpi:clamp", names, &xo, &lo, &hi, &fi, &fo,
-                                     &inplace, &nthreads) ||
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|OOpO:clamp", names, &xo, &loo, &hio, &fi, &fo,
+                                     &inplace, &nto) ||
+        get_double(loo, "lo", &lo) || get_double(hio, "hi", &hi) ||
         parse_format(fi, &in_f, "in_fmt") || parse_format(fo, &out_f, "out_fmt") ||
-        check_threads(nthreads))
+        get_threads(nto, &nthreads))
         return NULL;
     PyArrayObject *x, *out;
     if (inplace) {
@@ -286,8 +345,9 @@ static PyObject *py_clamp(PyObject *self, PyObject *args, PyObject *kw)
                             "input: inplace=True needs a writeable float32 numpy array");
             return NULL;
         }
+        /* Asking for native float32 also converts other byte orders, written back after. */
         out = (PyArrayObject *)PyArray_FromArray(
-            (PyArrayObject *)xo, NULL, NPY_ARRAY_INOUT_ARRAY2);
+            (PyArrayObject *)xo, PyArray_DescrFromType(NPY_FLOAT32), NPY_ARRAY_INOUT_ARRAY2);
         if (!out)
             return NULL;
         x = out;
@@ -331,19 +391,19 @@ static PyObject *patch_layer(PyObject *args, PyObject *kw, int adder)
 {
     static char *names[] = {"input", "weight", "bias", "stride", "padding", "dilation",
                             "groups", "out_fmt", "exact", "nthreads", NULL};
-    PyObject *xo, *wo, *bo = Py_None, *so, *po, *dlo, *fo = Py_None;
-    long groups = 1;
-    int exact = 0, nthreads = 1, ok;
+    PyObject *xo, *wo, *bo = Py_None, *so, *po, *dlo, *fo = Py_None, *go = NULL, *nto = NULL;
+    long long groups;
+    int exact = 0, nthreads, ok;
     int64_t stride[2], pad[4], dil[2];
     wg_format f;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOO|lOpi", names, &xo, &wo, &bo, &so, &po,
-                                     &dlo, &groups, &fo, &exact, &nthreads) ||
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOO|OOpO", names, &xo, &wo, &bo, &so, &po,
+                                     &dlo, &go, &fo, &exact, &nto) ||
         parse_ints(so, stride, 2, 1, "stride") || parse_ints(po, pad, 4, 0, "padding") ||
         parse_ints(dlo, dil, 2, 1, "dilation") || parse_format(fo, &f, "out_fmt") ||
-        check_threads(nthreads))
+        opt_int(go, "groups", 1, (long long)1 << 40, 1, &groups) || get_threads(nto, &nthreads))
         return NULL;
     if (groups < 1 || (adder && groups != 1)) {
-        PyErr_Format(PyExc_ValueError, "groups: expected %s, got %ld",
+        PyErr_Format(PyExc_ValueError, "groups: expected %s, got %lld",
                      adder ? "1 for Adder2d" : "a positive int", groups);
         return NULL;
     }
@@ -360,13 +420,13 @@ static PyObject *patch_layer(PyObject *args, PyObject *kw, int adder)
     d.dh = dil[0], d.dw = dil[1], d.groups = groups;
     if (d.c % groups || d.oc % groups) {
         PyErr_Format(PyExc_ValueError,
-                     "groups: must divide in_channels (%lld) and out_channels (%lld), got %ld",
+                     "groups: must divide in_channels (%lld) and out_channels (%lld), got %lld",
                      (long long)d.c, (long long)d.oc, groups);
         goto done;
     }
     if (PyArray_DIM(w, 1) * groups != d.c) {
         PyErr_Format(PyExc_ValueError,
-                     "input: expected %lld channels (weight %lldx%lldx%lldx%lld, groups=%ld), "
+                     "input: expected %lld channels (weight %lldx%lldx%lldx%lld, groups=%lld), "
                      "got %lld channels",
                      (long long)(PyArray_DIM(w, 1) * groups), (long long)d.oc,
                      (long long)PyArray_DIM(w, 1), (long long)d.kh, (long long)d.kw, groups,
@@ -420,12 +480,12 @@ static PyObject *py_linear(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
     static char *names[] = {"input", "weight", "bias", "out_fmt", "exact", "nthreads", NULL};
-    PyObject *xo, *wo, *bo = Py_None, *fo = Py_None;
-    int exact = 0, nthreads = 1, ok;
+    PyObject *xo, *wo, *bo = Py_None, *fo = Py_None, *nto = NULL;
+    int exact = 0, nthreads, ok;
     wg_format f;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOpi:linear", names, &xo, &wo, &bo, &fo,
-                                     &exact, &nthreads) ||
-        parse_format(fo, &f, "out_fmt") || check_threads(nthreads))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOpO:linear", names, &xo, &wo, &bo, &fo,
+                                     &exact, &nto) ||
+        parse_format(fo, &f, "out_fmt") || get_threads(nto, &nthreads))
         return NULL;
     PyArrayObject *x = NULL, *w = NULL, *b = NULL, *out = NULL;
     if (!(x = as_f32(xo, "input")) || !(w = as_f32(wo, "weight")) ||
@@ -481,13 +541,14 @@ static PyObject *py_batchnorm(PyObject *self, PyObject *args, PyObject *kw)
     (void)self;
     static char *names[] = {"input", "mean", "var", "weight", "bias", "eps", "out_fmt",
                             "nthreads", NULL};
-    PyObject *xo, *mo, *vo, *wo = Py_None, *bo = Py_None, *fo = Py_None;
+    PyObject *xo, *mo, *vo, *wo = Py_None, *bo = Py_None, *fo = Py_None, *epso = NULL, *nto = NULL;
     double eps = 1e-5;
-    int nthreads = 1, okw, okb;
+    int nthreads, okw, okb;
     wg_format f;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|OOdOi:batchnorm", names, &xo, &mo, &vo, &wo,
-                                     &bo, &eps, &fo, &nthreads) ||
-        parse_format(fo, &f, "out_fmt") || check_threads(nthreads))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|OOOOO:batchnorm", names, &xo, &mo, &vo, &wo,
+                                     &bo, &epso, &fo, &nto) ||
+        (epso && get_double(epso, "eps", &eps)) || parse_format(fo, &f, "out_fmt") ||
+        get_threads(nto, &nthreads))
         return NULL;
     PyArrayObject *x = NULL, *m = NULL, *v = NULL, *w = NULL, *b = NULL, *out = NULL;
     int64_t n, c, hw;
@@ -516,10 +577,10 @@ static PyObject *py_batchnorm_stats(PyObject *self, PyObject *args, PyObject *kw
 {
     (void)self;
     static char *names[] = {"input", "nthreads", NULL};
-    PyObject *xo;
-    int nthreads = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|i:batchnorm_stats", names, &xo, &nthreads) ||
-        check_threads(nthreads))
+    PyObject *xo, *nto = NULL;
+    int nthreads;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O:batchnorm_stats", names, &xo, &nto) ||
+        get_threads(nto, &nthreads))
         return NULL;
     PyArrayObject *x = as_f32(xo, "input");
     int64_t n, c, hw;
@@ -566,22 +627,18 @@ static PyObject *pool_layer(PyObject *args, PyObject *kw, int is_max)
     static char *names[] = {"input", "kernel_size", "stride", "padding", "dilation",
                             "ceil_mode", "return_indices", "count_include_pad",
                             "divisor_override", "nthreads", NULL};
-    PyObject *xo, *ko, *so, *po, *dlo;
-    int ceil_mode = 0, return_indices = 0, count_include_pad = 1, nthreads = 1;
-    long long divisor = 0;
+    PyObject *xo, *ko, *so, *po, *dlo, *divo = NULL, *nto = NULL;
+    int ceil_mode = 0, return_indices = 0, count_include_pad = 1, nthreads;
+    long long divisor;
     int64_t k[3], s[3], p[3], dl[3];
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOO|pppLi", names, &xo, &ko, &so, &po, &dlo,
-                                     &ceil_mode, &return_indices, &count_include_pad, &divisor,
-                                     &nthreads) ||
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOO|pppOO", names, &xo, &ko, &so, &po, &dlo,
+                                     &ceil_mode, &return_indices, &count_include_pad, &divo,
+                                     &nto) ||
         parse_ints(ko, k, 3, 1, "kernel_size") || parse_ints(so, s, 3, 1, "stride") ||
         parse_ints(po, p, 3, 0, "padding") || parse_ints(dlo, dl, 3, 1, "dilation") ||
-        check_threads(nthreads))
+        opt_int(divo, "divisor_override", 0, (long long)1 << 40, 0, &divisor) ||
+        get_threads(nto, &nthreads))
         return NULL;
-    if (divisor < 0) {
-        PyErr_Format(PyExc_ValueError, "divisor_override: expected a positive int, got %lld",
-                     divisor);
-        return NULL;
-    }
     for (int i = 0; i < 3; i++) {
         /* torch's rule: pad <= kernel / 2, whatever the dilation, so every window
          * holds at least one input element. */
@@ -678,19 +735,18 @@ static PyObject *py_histogram(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
     static char *names[] = {"x", "bins", "lo", "hi", "skip_zeros", NULL};
-    PyObject *xo;
+    PyObject *xo, *binso, *loo, *hio;
     long long bins;
     double lo, hi;
     int skip_zeros = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OLdd|p:histogram", names, &xo, &bins, &lo, &hi,
-                                     &skip_zeros))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOO|p:histogram", names, &xo, &binso, &loo, &hio,
+                                     &skip_zeros) ||
+        get_int(binso, NULL, "bins", 1, (long long)1 << 30, &bins) || get_double(loo, "lo", &lo) ||
+        get_double(hio, "hi", &hi))
         return NULL;
-    if (bins < 1 || bins > ((long long)1 << 30)) {
-        PyErr_Format(PyExc_ValueError, "bins: expected an int in [1, 2**30], got %lld", bins);
-        return NULL;
-    }
-    if (!(isfinite(lo) && isfinite(hi) && lo <= hi)) {
-        PyErr_Format(PyExc_ValueError, "lo, hi: expected finite lo <= hi, got %g, %g", lo, hi);
+    if (!isfinite(lo) || !isfinite(hi) || lo > hi) {
+        PyErr_Format(PyExc_ValueError, "%s: expected finite lo <= hi, got lo=%R, hi=%R",
+                     isfinite(lo) && !(lo > hi) ? "hi" : "lo", loo, hio);
         return NULL;
     }
     PyArrayObject *x = as_f32(xo, "x");
@@ -712,11 +768,12 @@ static PyObject *py_entropy_search(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
     static char *names[] = {"hist", "cali_number", "symmetric", "compat", NULL};
-    PyObject *ho;
+    PyObject *ho, *calio;
     long long cali;
     int symmetric = 0, compat = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OL|pp:entropy_search", names, &ho, &cali, &symmetric,
-                                     &compat))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|pp:entropy_search", names, &ho, &calio,
+                                     &symmetric, &compat) ||
+        get_int(calio, NULL, "cali_number", 1, (long long)1 << 30, &cali))
         return NULL;
     PyArrayObject *h = (PyArrayObject *)PyArray_FROM_OTF(ho, NPY_FLOAT64,
                                                          NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
@@ -761,7 +818,7 @@ static PyMethodDef methods[] = {
     KW_METHOD(same, "same(a, b): whether a and b hold the same float32 values, bit for bit."),
     KW_METHOD(sround, "sround(x, *, seed): stochastic rounding."),
     KW_METHOD(shiftquant, "shiftquant(x, k): power-of-two range quantization."),
-    KW_METHOD(constquant, "constquant(x, k_dr, k, *, seed): WAGEUBN weight-gradient quantization."),
+    KW_METHOD(constquant, "constquant(x, k, k_dr, *, seed): WAGEUBN weight-gradient quantization."),
     KW_METHOD(errorquant, "errorquant(x, k): WAGEUBN error quantization."),
     KW_METHOD(clamp, "clamp(x, lo, hi, in_fmt, out_fmt, inplace, nthreads): ReLU / ReLU6."),
     KW_METHOD(conv2d, "conv2d(input, weight, bias, stride, padding4, dilation, groups, out_fmt, exact, nthreads)."),

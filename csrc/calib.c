@@ -33,13 +33,14 @@ void wg_moments_of(wg_moments *m, const float *x, size_t n)
 void wg_histogram(double *counts, int64_t bins, const float *x, size_t n, double lo, double hi,
                   int skip_zeros)
 {
-    const double scale = hi > lo ? (double)bins / (hi - lo) : 0.0;
+    const double width = hi - lo, scale = width > 0 ? (double)bins / width : 0.0;
     for (size_t i = 0; i < n; i++) {
         const double v = x[i];
         if (!(v >= lo && v <= hi) || (skip_zeros && v == 0)) /* also drops NaN */
             continue;
-        int64_t b = (int64_t)((v - lo) * scale);
-        counts[b >= bins ? bins - 1 : b] += 1;
+        /* A range narrower than its bins makes scale infinite: divide instead. */
+        const double t = width <= 0 ? 0.0 : isfinite(scale) ? (v - lo) * scale : (v - lo) / width * (double)bins;
+        counts[t < (double)bins ? (int64_t)t : bins - 1] += 1;
     }
 }
 

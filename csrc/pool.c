@@ -7,9 +7,7 @@ static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 /* First in-range tap of a dilated window starting at `start`. */
 static inline int64_t first_tap(int64_t start, int64_t dil)
 {
-    while (start < 0)
-        start += dil;
-    return start;
+    return start < 0 ? start + (-start + dil - 1) / dil * dil : start;
 }
 
 void wg_maxpool_forward(float *out, int64_t *indices, const float *inp, const wg_pool_dims *d,

@@ -63,10 +63,22 @@ def network_config(net: Module, name: str, config: Config,
     Leaves are modules without children, at any depth; ``name`` prefixes the dotted
     names printed with ``show=True``.
     """
+    if not isinstance(net, Module):
+        raise TypeError(f"net: expected a wageubn.function.Module, got {type(net).__name__}")
+    if not isinstance(name, str):
+        raise TypeError(f"name: expected a str, got {type(name).__name__}")
     if not isinstance(config, Config):
         raise TypeError(f"config: expected a wageubn.config.Config, got {type(config).__name__}")
-    groups = [(tuple(bn_list or ()), _BN), (tuple(acti_list or ()), _ACTI),
-              (tuple(conv_linear_list or ()), _CONV_LINEAR)]
+    groups = []
+    for arg, classes, parts in (("bn_list", bn_list, _BN), ("acti_list", acti_list, _ACTI),
+                                ("conv_linear_list", conv_linear_list, _CONV_LINEAR)):
+        try:
+            classes = tuple(classes or ())
+        except TypeError:
+            raise TypeError(f"{arg}: expected a list of layer classes, got {classes!r}") from None
+        if not all(isinstance(c, type) for c in classes):
+            raise TypeError(f"{arg}: expected a list of layer classes, got {classes!r}")
+        groups.append((classes, parts))
     for sub_name, module in net.named_modules(prefix=name):
         if next(iter(module.children()), None) is not None:
             continue

@@ -36,6 +36,8 @@ class BatchNorm2d(QuantLayer):
         if not (isinstance(eps, (int, float)) and eps >= 0):
             raise ValueError(f"eps: expected a non-negative number, got {eps!r}")
         self.eps = eps
+        if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, (int, float))):
+            raise TypeError(f"momentum: expected None or a number, got {momentum!r}")
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats

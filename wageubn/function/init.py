@@ -17,9 +17,11 @@ _generator = np.random.default_rng()
 
 
 def manual_seed(seed: int) -> None:
-    """Reseed the generator that initialises new layers' weights."""
+    """Reseed the generator that initialises new layers' weights (``seed``: a non-negative int)."""
     global _generator
-    _generator = np.random.default_rng(seed)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise TypeError(f"seed: expected a non-negative int, got {seed!r}")
+    _generator = np.random.default_rng(int(seed))
 
 
 def uniform_(array: np.ndarray, a: float = 0.0, b: float = 1.0) -> np.ndarray:

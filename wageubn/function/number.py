@@ -133,7 +133,7 @@ errquant = errorquant
 
 def gwquant(grad: ArrayLike, kgw: int, kdr: int, seed: Seed = None) -> np.ndarray:
     """The weight-gradient quantizer (the reference's gwquant backward): ``constquant(grad, kdr, kgw)``."""
-    return constquant(grad, kdr, kgw, seed=seed)
+    return constquant(grad, check_width(kdr, "kdr", 1), check_width(kgw, "kgw"), seed=seed)
 
 
 def gbnquant(grad: ArrayLike, k: int) -> np.ndarray:
