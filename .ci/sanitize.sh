@@ -46,7 +46,9 @@ echo "== sanitize: building wageubn._C with WAGEUBN_SANITIZE=1 (ASan + UBSan)"
     --build-temp "$WORK/build-temp" >"$WORK/build.log" 2>&1) || { cat "$WORK/build.log"; exit 1; }
 SO="$(ls "$TREE"/wageubn/_C*.so)"
 # The extension must really be instrumented (a silently unsanitized build would pass anything).
-if ! nm -D "$SO" | grep -q '__asan_report_load' || ! nm -D "$SO" | grep -q '__ubsan_handle'; then
+# (nm's output is read whole first: grep -q closing the pipe early would fail it under pipefail)
+SYMS="$(nm -D "$SO")"
+if ! grep -q '__asan_report_load' <<<"$SYMS" || ! grep -q '__ubsan_handle' <<<"$SYMS"; then
     echo "sanitize: $SO is not instrumented with ASan and UBSan" >&2
     exit 1
 fi

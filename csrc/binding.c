@@ -209,11 +209,12 @@ static PyArrayObject *new_f32(int ndim, const npy_intp *dims)
 static PyObject *py_quantize(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
-    static char *names[] = {"x", "fmt", NULL};
-    PyObject *xo, *fo;
+    static char *names[] = {"x", "fmt", "nthreads", NULL};
+    PyObject *xo, *fo, *nto = NULL;
     wg_format f;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO:quantize", names, &xo, &fo) ||
-        parse_format(fo, &f, "fmt"))
+    int nthreads;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O:quantize", names, &xo, &fo, &nto) ||
+        parse_format(fo, &f, "fmt") || get_threads(nto, &nthreads))
         return NULL;
     PyArrayObject *x = as_f32(xo, "x");
     if (!x)
@@ -221,7 +222,7 @@ static PyObject *py_quantize(PyObject *self, PyObject *args, PyObject *kw)
     PyArrayObject *out = new_f32(PyArray_NDIM(x), PyArray_DIMS(x));
     if (out) {
         Py_BEGIN_ALLOW_THREADS
-        wg_quantize_array(F32(out), F32(x), (size_t)PyArray_SIZE(x), &f);
+        wg_quantize_array(F32(out), F32(x), (size_t)PyArray_SIZE(x), &f, nthreads);
         Py_END_ALLOW_THREADS
     }
     Py_DECREF(x);
@@ -814,7 +815,7 @@ static PyObject *py_entropy_search(PyObject *self, PyObject *args, PyObject *kw)
 #define KW_METHOD(name, doc) {#name, (PyCFunction)(void (*)(void))py_##name, METH_VARARGS | METH_KEYWORDS, doc}
 
 static PyMethodDef methods[] = {
-    KW_METHOD(quantize, "quantize(x, fmt): fixed-point rounding; fmt = (kind, dec, all)."),
+    KW_METHOD(quantize, "quantize(x, fmt, nthreads=1): fixed-point rounding; fmt = (kind, dec, all)."),
     KW_METHOD(same, "same(a, b): whether a and b hold the same float32 values, bit for bit."),
     KW_METHOD(sround, "sround(x, *, seed): stochastic rounding."),
     KW_METHOD(shiftquant, "shiftquant(x, k): power-of-two range quantization."),

@@ -11,9 +11,12 @@ wg_format wg_format_make(wg_fmt_kind kind, int dec, int all)
     return f;
 }
 
-void wg_quantize_array(float *out, const float *x, size_t n, const wg_format *f)
+void wg_quantize_array(float *out, const float *x, size_t n, const wg_format *f, int nthreads)
 {
-    for (size_t i = 0; i < n; i++)
+    (void)nthreads;
+    const int64_t len = (int64_t)n;
+#pragma omp parallel for num_threads(nthreads) schedule(static) if (len > 65536)
+    for (int64_t i = 0; i < len; i++)
         out[i] = (float)wg_quantize(x[i], f);
 }
 

@@ -63,7 +63,7 @@ static inline double wg_quantize(double v, const wg_format *f)
 }
 
 /* out[i] = quantize(x[i]); out may equal x. */
-void wg_quantize_array(float *out, const float *x, size_t n, const wg_format *f);
+void wg_quantize_array(float *out, const float *x, size_t n, const wg_format *f, int nthreads);
 
 /* Largest |x[i]| over the finite entries; 0 when there is none. */
 double wg_absmax_finite(const float *x, size_t n);

@@ -475,3 +475,17 @@ def test_cached_quantized_weights_follow_in_place_edits(rng):
     conv.weight = nn.Parameter(np.full((3, 2, 3, 3), 0.25))  # a new array object
     np.testing.assert_allclose(conv(x), twin.conv2d(x, conv.weight, conv.bias), rtol=1e-5, atol=1e-5)
     assert "_quant_cache" not in pickle.loads(pickle.dumps(conv)).__dict__
+
+
+@pytest.mark.parametrize("widths", [8, 12])
+def test_iostrict_linear_is_exact_whether_float_or_double_accumulation_suffices(rng, widths):
+    # 8-bit operands over 1000 products fit float32's 24 bits; 12-bit ones over 2048 do not,
+    # and the layer must then accumulate in double.  Both must equal exact arithmetic.
+    k = 1000 if widths == 8 else 2048
+    kw = {f"{p}_{w}_bit_width": widths for p in ("weight", "input") for w in ("dec", "all")}
+    lin = nn.Linear(k, 3, bias=False, iostrict=True, output_dec_bit_width=20, output_all_bit_width=31, **kw)
+    lin.weight[...] = grid(rng, (3, k), widths, widths)
+    x = grid(rng, (5, k), widths, widths)
+    expect = twin.quantize(twin.linear(x, lin.weight), 20, 31)
+    assert (lin._sum_bound(k, False) >= 2 ** 24) == (widths == 12)
+    np.testing.assert_array_equal(lin(x), expect)

@@ -4,6 +4,7 @@ from typing import Dict, Iterable, Optional, Tuple
 import numpy as np
 
 from .. import _C
+from .._threads import get_num_threads
 from .module import Module, Parameter
 from .number import CLAMPED, DIRECT, NONE, fmt
 
@@ -93,7 +94,7 @@ class QuantLayer(Module):
 
     def q(self, array: Optional[np.ndarray], part: str) -> Optional[np.ndarray]:
         """``array`` quantized in the format of ``part`` (None stays None)."""
-        return None if array is None else _C.quantize(array, self.fmt(part))
+        return None if array is None else _C.quantize(array, self.fmt(part), get_num_threads())
 
     def q_param(self, array: Optional[np.ndarray], part: str) -> Optional[np.ndarray]:
         """A parameter or buffer quantized in the format of ``part``, cached.
@@ -118,18 +119,32 @@ class QuantLayer(Module):
         state.pop("_quant_cache", None)  # derived data: not pickled, not deep-copied
         return state
 
-    def weighted_operands(self, x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray]):
-        """(x, weight, bias, out_fmt, exact) for the kernel of a layer with weight and bias.
+    def weighted_operands(self, x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray], k: int,
+                          adder: bool = False):
+        """(x, weight, bias, out_fmt, exact) for the kernel of a layer with weight and bias,
+        whose outputs each sum ``k`` products (AdderNet's ``|x - w|`` with ``adder``).
 
-        ``exact`` asks for double accumulation: with iostrict every operand is on a
-        fixed-point grid, so the exact sum is what the output format then rounds.
+        With iostrict every operand is on a fixed-point grid and the output format rounds
+        the exact sum.  Float32 accumulation already gives it while every partial sum, in
+        units of the grid, stays below 2**24 (with 8-bit operands: up to 1040 products);
+        beyond that ``exact`` asks the kernel to accumulate in double.
         """
         if not self.quant:
             return x, weight, bias, (NONE, 1, 1), False
         strict = bool(self.iostrict)
         if strict:
             x = self.q(x, "input")
-        return x, self.q_param(weight, "weight"), self.q_param(bias, "bias"), self.io_fmt("output"), strict
+        exact = strict and self._sum_bound(k, adder) >= 2 ** 24
+        return x, self.q_param(weight, "weight"), self.q_param(bias, "bias"), self.io_fmt("output"), exact
+
+    def _sum_bound(self, k: int, adder: bool) -> int:
+        """The largest |sum| of ``k`` terms, in units of the terms' grid, under iostrict."""
+        (_, dx, ax), (_, dw, aw) = self.fmt("input", CLAMPED), self.fmt("weight", CLAMPED)
+        bx, bw = 2 ** (ax - 1) - 1, 2 ** (aw - 1) - 1
+        if not adder:
+            return k * bx * bw
+        finest = max(dx, dw)
+        return k * (bx * 2 ** (finest - dx) + bw * 2 ** (finest - dw))
 
     def io_fmt(self, part: str) -> tuple:
         """The format of an input or output: only quantized in iostrict mode."""

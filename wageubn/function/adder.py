@@ -27,4 +27,4 @@ class Adder2d(FloatAdder2d, QuantLayer):
 
     def forward(self, input) -> np.ndarray:
         x = as_input(input, (4,), "Adder2d", "(n, c, h, w)")
-        return self._adder(*self.weighted_operands(x, self.weight, self.bias))
+        return self._adder(*self.weighted_operands(x, self.weight, self.bias, self.weight[0].size, adder=True))

@@ -47,6 +47,6 @@ class Linear(QuantLayer):
             raise ValueError(f"Linear: input: expected last dimension {self.in_features}, got shape {x.shape}")
         lead = x.shape[:-1]
         x = x.reshape(-1, self.in_features)
-        x, weight, bias, out_fmt, exact = self.weighted_operands(x, self.weight, self.bias)
+        x, weight, bias, out_fmt, exact = self.weighted_operands(x, self.weight, self.bias, self.in_features)
         out = _C.linear(x, weight, bias, out_fmt, exact, get_num_threads())
         return out.reshape(lead + (self.out_features,))
