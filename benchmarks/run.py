@@ -595,35 +595,39 @@ def main(argv=None):
 
 
 ANALYSIS = """\
-This reflects the code at the commit in the machine table; the kernels changed quickly while
-this benchmark was written. The brief for it described the GEMM as a plain blocked C loop without
-a packed SIMD micro-kernel: that was replaced meanwhile by a packed AVX2/FMA GEMM (89d5828) and a
-direct convolution with a register-blocked AVX2 micro-kernel and fused bias/quantizer epilogue
-(1d00901), and the ReLU/quantizer loops became branch-free (bfecc7d, 539c6c0).
+Against the targets of the performance issue, on this machine (2 cores) in this run:
 
-wageubn is faster on small batches (a layer call is one thin Python wrapper around one C call,
-where the reference pays torch's dispatcher and an autograd `Function` per quantizer) and on
-AdderNet (the reference materialises the whole `W - X` broadcast tensor, OC x C*9 x N*L floats,
-before summing it). Float-mode large batches are now about even. It is slower in three places:
+| target | measured | |
+| --- | --- | --- |
+| LeNet-5 batch 1: >= 10x the reference | 3.0x | missed |
+| LeNet-5 batch 256: >= 3x | 0.9x (default), 1.5x (iostrict) | missed |
+| ResNet-20 batch 64: >= 3x, and faster than ONNX Runtime | 0.8x (default), 1.0x (iostrict); ONNX Runtime not measured yet | missed |
+| AdderNet ResNet-20: >= 20x | 71x (default), 43x (iostrict) | met |
+| large convolution: >= numpy.matmul on the same GEMM | 160 vs 112 GFLOP/s (2 threads), 76 vs 55 (1 thread) | met |
+| large convolution: >= 70 % of the FMA peak | 160 GFLOP/s; the AVX2 peak is not yet measured by a C program here (2 cores x 2 FMA units x 8 lanes x 2 flops x clock) | open |
+| `import wageubn` < 0.1 s | 137 ms for a whole fresh process, of which Python and NumPy alone take about 110 ms | missed by the process measure |
+| peak memory of the LeNet script < 1/4 of the reference's | 46 vs 258 MiB (18 %) | met |
 
-1. **iostrict mode** (ResNet-20 at batch 64, the single convolution): wageubn accumulates in
-   double so that the fixed-point result is exact (the reference accumulates in float32 and can
-   lose low bits); the double micro-kernel has half the SIMD lanes, so the convolution runs at
-   a third to 40 % of its float speed. Possible fix: with the default 8-bit operands every
-   product is a multiple of 2**-14 and every partial sum is bounded by K x 127 x 127 codes
-   (9.3 M for K = 576), below 2**24, so float32 accumulation would already be exact; choosing
-   the float kernel when that bound holds (bias still added in double) keeps the result
-   bit-identical.
-2. **One thread on the large convolution**: torch runs oneDNN's `jit:avx512_core` direct
-   convolution on this CPU (ONEDNN_VERBOSE=1), wageubn's kernels are AVX2/FMA (see the GFLOP/s
-   table; with two threads the two are close).
-3. **Element-wise kernels** are scalar double-precision loops: the standalone quantizer
-   (`directquant` on 1 M elements) takes about 1.4 ms at one or two threads, against 0.8 / 0.3 ms
-   for the reference. ReLU and max pooling take 1.2-1.7x torch's time, which matters where they
-   dominate: timed per layer at one thread, LeNet-5 at batch 256 spends longer in max pooling
-   and ReLU (about 17 ms) than in its convolutions (about 9 ms).
+Where the time goes, and what would close the gaps:
 
-A performance issue will follow.
+1. **Small batches: Python per layer.** A layer call is a thin Python wrapper around one C call
+   (the quantized weights are cached), about 15-25 us a layer at LeNet's sizes against the
+   reference's 50-80 us. 10x needs the whole network in one C call: a compiled plan of the layers
+   (shapes, formats, cached packed weights) executed without returning to Python between layers.
+2. **Large batches: separate passes, AVX2 against AVX-512.** The convolution is a direct AVX2/FMA
+   kernel with bias and output format fused into its single write; ReLU, max pooling and the
+   iostrict input quantizer are still separate passes over each activation, and BatchNorm is a
+   double-precision pass. torch runs oneDNN's AVX-512 convolution on this CPU
+   (`ONEDNN_VERBOSE=1`: `jit:avx512_core`), about 1.25x our single-thread GFLOP/s. Closing it:
+   fuse BatchNorm (folded into the weights when quantized formats allow), ReLU and the next
+   layer's input quantizer into the convolution's epilogue, and add an AVX-512 micro-kernel
+   chosen at run time like the AVX2 one.
+3. **iostrict** accumulates in float32 whenever the formats bound every partial sum below 2**24
+   grid units (exact there; 8-bit operands up to 1040 products per output), in double otherwise,
+   so the default 8-bit networks run the float kernel; the double kernel remains for wide formats.
+4. **Threads.** Two threads help large work (the convolution: 76 -> 160 GFLOP/s) but not small
+   layers, where a parallel region costs more than it saves; a per-layer work threshold would
+   keep small layers on one thread.
 """
 
 if __name__ == "__main__":
