@@ -10,12 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "simd.h"
 #include "wageubn.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define WG_X86 1
-#endif
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -24,10 +21,7 @@
 #define THREAD_ID() 0
 #endif
 
-#define MR 6
 
-#define MUL(x, y) ((x) * (y))
-#define NEG_ABS_DIFF(x, y) ((x) > (y) ? (y) - (x) : (x) - (y))
 
 /* acc (MR x NR) = sum_p op(x[base[r] + off[p]], wp[p][c]) */
 #define DEFINE_DIRECT_REF(name, T, NR, OP)                                                   \
@@ -52,10 +46,9 @@ DEFINE_DIRECT_REF(direct_ref_f64_dot, double, 8, MUL)
 DEFINE_DIRECT_REF(direct_ref_f64_l1, double, 8, NEG_ABS_DIFF)
 
 #ifdef WG_X86
-#define AVX2 __attribute__((target("avx2,fma")))
 
 #define DEFINE_DIRECT_AVX2(name, T, VEC, W, LOAD, SET1, ZERO, STORE, STEP)                   \
-    AVX2 static void name(int64_t k, const float *x, const int64_t *base, const int64_t *off, \
+    WG_AVX2 static void name(int64_t k, const float *x, const int64_t *base, const int64_t *off, \
                           const T *wp, T *acc)                                               \
     {                                                                                        \
         VEC c[MR][2];                                                                        \
@@ -80,20 +73,7 @@ DEFINE_DIRECT_REF(direct_ref_f64_l1, double, 8, NEG_ABS_DIFF)
         }                                                                                    \
     }
 
-#define FMA_PS(c, a, b) ((c) = _mm256_fmadd_ps((a), (b), (c)))
-#define FMA_PD(c, a, b) ((c) = _mm256_fmadd_pd((a), (b), (c)))
-/* c -= |a - b|: clear the sign bit of the difference. */
-#define L1_PS(c, a, b) ((c) = _mm256_sub_ps((c), _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps((a), (b)))))
-#define L1_PD(c, a, b) ((c) = _mm256_sub_pd((c), _mm256_andnot_pd(_mm256_set1_pd(-0.0), _mm256_sub_pd((a), (b)))))
-
-DEFINE_DIRECT_AVX2(direct_avx2_f32_dot, float, __m256, 8, _mm256_loadu_ps, _mm256_set1_ps,
-                   _mm256_setzero_ps, _mm256_storeu_ps, FMA_PS)
-DEFINE_DIRECT_AVX2(direct_avx2_f32_l1, float, __m256, 8, _mm256_loadu_ps, _mm256_set1_ps,
-                   _mm256_setzero_ps, _mm256_storeu_ps, L1_PS)
-DEFINE_DIRECT_AVX2(direct_avx2_f64_dot, double, __m256d, 4, _mm256_loadu_pd, _mm256_set1_pd,
-                   _mm256_setzero_pd, _mm256_storeu_pd, FMA_PD)
-DEFINE_DIRECT_AVX2(direct_avx2_f64_l1, double, __m256d, 4, _mm256_loadu_pd, _mm256_set1_pd,
-                   _mm256_setzero_pd, _mm256_storeu_pd, L1_PD)
+WG_DEFINE_AVX2_KERNELS(DEFINE_DIRECT_AVX2, direct_avx2)
 #define PICK(simd, name) ((simd) ? direct_avx2_##name : direct_ref_##name)
 #else
 #define PICK(simd, name) direct_ref_##name

@@ -17,14 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "simd.h"
 #include "wageubn.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define WG_X86 1
-#endif
 
-#define MR 6
 /* Bytes of packed B kept hot per block of columns (about half of a core's L2). */
 #define B_BLOCK_BYTES (512 * 1024)
 
@@ -44,8 +40,6 @@ int wg_simd_available(void)
 /* Micro-kernels: acc (MR x NR) = sum_p op(ap[p][r], bp[p][c])               */
 /* ------------------------------------------------------------------------ */
 
-#define MUL(x, y) ((x) * (y))
-#define NEG_ABS_DIFF(x, y) ((x) > (y) ? (y) - (x) : (x) - (y))
 
 #define DEFINE_UKERNEL_REF(name, T, NR, OP)                                                  \
     static void name(int64_t kc, const T *ap, const T *bp, T *acc)                           \
@@ -64,11 +58,10 @@ DEFINE_UKERNEL_REF(ukernel_ref_f64_dot, double, 8, MUL)
 DEFINE_UKERNEL_REF(ukernel_ref_f64_l1, double, 8, NEG_ABS_DIFF)
 
 #ifdef WG_X86
-#define AVX2 __attribute__((target("avx2,fma")))
 
 /* 6 rows x 2 vectors: twelve accumulators stay in registers. */
 #define DEFINE_UKERNEL_AVX2(name, T, VEC, W, LOAD, SET1, ZERO, STORE, STEP)                 \
-    AVX2 static void name(int64_t kc, const T *ap, const T *bp, T *acc)                      \
+    WG_AVX2 static void name(int64_t kc, const T *ap, const T *bp, T *acc)                      \
     {                                                                                        \
         VEC c[MR][2];                                                                        \
         for (int r = 0; r < MR; r++)                                                         \
@@ -87,20 +80,7 @@ DEFINE_UKERNEL_REF(ukernel_ref_f64_l1, double, 8, NEG_ABS_DIFF)
         }                                                                                    \
     }
 
-#define FMA_PS(c, a, b) ((c) = _mm256_fmadd_ps((a), (b), (c)))
-#define FMA_PD(c, a, b) ((c) = _mm256_fmadd_pd((a), (b), (c)))
-/* c -= |a - b|: clear the sign bit of the difference. */
-#define L1_PS(c, a, b) ((c) = _mm256_sub_ps((c), _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps((a), (b)))))
-#define L1_PD(c, a, b) ((c) = _mm256_sub_pd((c), _mm256_andnot_pd(_mm256_set1_pd(-0.0), _mm256_sub_pd((a), (b)))))
-
-DEFINE_UKERNEL_AVX2(ukernel_avx2_f32_dot, float, __m256, 8, _mm256_loadu_ps, _mm256_set1_ps,
-                    _mm256_setzero_ps, _mm256_storeu_ps, FMA_PS)
-DEFINE_UKERNEL_AVX2(ukernel_avx2_f32_l1, float, __m256, 8, _mm256_loadu_ps, _mm256_set1_ps,
-                    _mm256_setzero_ps, _mm256_storeu_ps, L1_PS)
-DEFINE_UKERNEL_AVX2(ukernel_avx2_f64_dot, double, __m256d, 4, _mm256_loadu_pd, _mm256_set1_pd,
-                    _mm256_setzero_pd, _mm256_storeu_pd, FMA_PD)
-DEFINE_UKERNEL_AVX2(ukernel_avx2_f64_l1, double, __m256d, 4, _mm256_loadu_pd, _mm256_set1_pd,
-                    _mm256_setzero_pd, _mm256_storeu_pd, L1_PD)
+WG_DEFINE_AVX2_KERNELS(DEFINE_UKERNEL_AVX2, ukernel_avx2)
 #define PICK(simd, name) ((simd) ? ukernel_avx2_##name : ukernel_ref_##name)
 #else
 #define PICK(simd, name) ukernel_ref_##name
