@@ -15,7 +15,12 @@ same computation.
 >>> ResNet20(nn, adder=True)(np.zeros((1, 3, 32, 32), np.float32)).shape
 (1, 10)
 """
+import pathlib
+import sys
 import types
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
+from lenet import lenet_class  # noqa: E402
 
 
 def reference_namespace():
@@ -42,7 +47,7 @@ class _Net:
     """Base of the benchmark networks: ``Cls(nn, ...)`` builds on ``nn.Module`` of namespace ``nn``.
 
     The instance's class derives from both ``Cls`` and ``nn.Module`` (one such class per
-    namespace, cached), so ``isinstance(LeNet(nn), LeNet)`` holds for either namespace.
+    namespace, cached), so ``isinstance(ResNet20(nn), ResNet20)`` holds for either namespace.
     """
 
     _bound = {}
@@ -54,24 +59,9 @@ class _Net:
         return nn.Module.__new__(_Net._bound[key])
 
 
-class LeNet(_Net):
-    """The docs' flat LeNet-5 for 1x28x28 digits: a ``proc`` ModuleList, flattened after index 7."""
-
-    def __init__(self, nn):
-        super().__init__()
-        self.proc = nn.ModuleList([
-            nn.Conv2d(1, 6, 5, 1, 2), nn.ReLU(), nn.MaxPool2d((2, 2)),
-            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d((2, 2)),
-            nn.Conv2d(16, 120, 5), nn.ReLU(),
-            nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
-        ])
-
-    def forward(self, x):
-        for idx, p in enumerate(self.proc):
-            x = p(x)
-            if idx == 7:
-                x = _flatten(x)
-        return x
+def LeNet(nn):
+    """The docs' flat LeNet-5 for 1x28x28 digits (examples/lenet.py), built on namespace ``nn``."""
+    return lenet_class(nn)()
 
 
 class BasicBlock(_Net):

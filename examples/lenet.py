@@ -1,7 +1,6 @@
 """The docs' LeNet-5 for 28x28 MNIST digits, on wageubn, and helpers to load digits and weights.
 
-The class body only uses names that torch.nn has too, so swapping the import for
-``import torch.nn as nn`` gives the same network on torch (tests/data/make_lenet.py
+``lenet_class(torch.nn)`` gives the same network on torch (tests/data/make_lenet.py
 trains it that way).  Quantized by default: call ``floatilize()`` on every layer for
 the float network.
 
@@ -23,24 +22,35 @@ WEIGHTS = ROOT / "tests" / "data" / "lenet_mnist.npz"
 N_TRAIN = 8000
 
 
-class LeNet(nn.Module):
-    """conv-relu-pool, conv-relu-pool, conv-relu, then flatten and two fully connected layers."""
+def lenet_class(nn):
+    """The docs' LeNet built on the layer namespace ``nn``: ``wageubn.function`` or ``torch.nn``.
 
-    def __init__(self):
-        super().__init__()
-        self.proc = nn.ModuleList([
-            nn.Conv2d(1, 6, 5, 1, 2), nn.ReLU(), nn.MaxPool2d((2, 2)),
-            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d((2, 2)),
-            nn.Conv2d(16, 120, 5), nn.ReLU(),
-            nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
-        ])
+    conv-relu-pool, conv-relu-pool, conv-relu, then flatten and two fully connected layers;
+    the body only uses names both namespaces have (tests/data/make_lenet.py trains it on torch).
+    """
 
-    def forward(self, x):
-        for idx, p in enumerate(self.proc):
-            x = p(x)
-            if idx == 7:
-                x = x.reshape(x.shape[0], -1)
-        return x
+    class LeNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proc = nn.ModuleList([
+                nn.Conv2d(1, 6, 5, 1, 2), nn.ReLU(), nn.MaxPool2d((2, 2)),
+                nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d((2, 2)),
+                nn.Conv2d(16, 120, 5), nn.ReLU(),
+                nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+            ])
+
+        def forward(self, x):
+            for idx, p in enumerate(self.proc):
+                x = p(x)
+                if idx == 7:
+                    x = x.reshape(x.shape[0], -1)
+            return x
+
+    LeNet.__qualname__ = "LeNet"
+    return LeNet
+
+
+LeNet = lenet_class(nn)  # picklable as lenet.LeNet
 
 
 def load_digits(path=DIGITS):

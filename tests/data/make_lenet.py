@@ -9,6 +9,7 @@ deterministically (seed 0, one thread), and prints the float test accuracy on th
 The .npz holds float32 arrays keyed by torch's state_dict names.
 """
 import pathlib
+import sys
 import time
 
 import numpy as np
@@ -16,27 +17,15 @@ import torch
 import torch.nn as nn
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(ROOT / "examples"))
+from lenet import lenet_class  # noqa: E402
+
 DIGITS = ROOT / "examples" / "data" / "mnist10k.npz"
 OUT = pathlib.Path(__file__).resolve().parent / "lenet_mnist.npz"
 EPOCHS, BATCH, LR, N_TRAIN = 12, 64, 1e-3, 8000
 
 
-class LeNet(nn.Module):  # the same body as examples/lenet.py
-    def __init__(self):
-        super().__init__()
-        self.proc = nn.ModuleList([
-            nn.Conv2d(1, 6, 5, 1, 2), nn.ReLU(), nn.MaxPool2d((2, 2)),
-            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d((2, 2)),
-            nn.Conv2d(16, 120, 5), nn.ReLU(),
-            nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
-        ])
-
-    def forward(self, x):
-        for idx, p in enumerate(self.proc):
-            x = p(x)
-            if idx == 7:
-                x = x.reshape(x.shape[0], -1)
-        return x
+LeNet = lenet_class(nn)  # the network of examples/lenet.py, on torch
 
 
 def main():
