@@ -941,7 +941,59 @@ class Module:
         return main + ")"
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: positional access, append, extend, insert, pop."""
+
+    _modules: Dict[str, Module]  # type: ignore[assignment]
+
+    def _key_at(self, index: int) -> str:
+        raise NotImplementedError
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        self._modules[self._key_at(index)] = _require_module(module, f"{type(self).__name__}.__setitem__")
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def append(self, module: Module) -> Any:
+        """Add ``module`` at the end; return ``self``."""
+        self.add_module(str(len(self)), _require_module(module, f"{type(self).__name__}.append"))
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> Any:
+        """Append every module of an iterable; return ``self``."""
+        if not isinstance(modules, Iterable):
+            raise TypeError(
+                f"{type(self).__name__}.extend expected an iterable of Modules, got {_typename(modules)}"
+            )
+        for module in modules:
+            self.append(module)
+        return self
+
+    def _insert(self, index: int, module: Module) -> None:
+        """Insert ``module`` before position ``index`` (``-len <= index <= len``)."""
+        _require_module(module, f"{type(self).__name__}.insert")
+        size = len(self)
+        index = operator.index(index)
+        if not -size <= index <= size:
+            raise IndexError(f"Index out of range: {index}")
+        if index < 0:
+            index += size
+        for i in range(size, index, -1):
+            self._modules[str(i)] = self._modules[str(i - 1)]
+        self._modules[str(index)] = module
+
+    def pop(self, index: Union[int, slice]) -> Any:
+        """Remove and return the module(s) at ``index``; later keys are renumbered."""
+        popped = self[index]  # type: ignore[index]
+        del self[index]  # type: ignore[attr-defined]
+        return popped
+
+
+class Sequential(_ModuleSequence):
     """Chain of modules called in order, like ``torch.nn.Sequential``.
 
     Built from positional modules (keys ``'0'``, ``'1'``, ...) or from one
@@ -992,9 +1044,6 @@ class Sequential(Module):
             return type(self)(OrderedDict(list(self._modules.items())[index]))
         return self._modules[self._key_at(index)]
 
-    def __setitem__(self, index: int, module: Module) -> None:
-        self._modules[self._key_at(index)] = _require_module(module, "Sequential.__setitem__")
-
     def __delitem__(self, index: Union[int, slice]) -> None:
         if isinstance(index, slice):
             for key in list(self._modules)[index]:
@@ -1003,51 +1052,15 @@ class Sequential(Module):
             del self._modules[self._key_at(index)]
         self._modules = _renumbered(self._modules)
 
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
     def __add__(self, other: Sequential) -> Sequential:
         if not isinstance(other, Sequential):
             return NotImplemented
         return Sequential(*self, *other)
 
-    def append(self, module: Module) -> Sequential:
-        """Add ``module`` at the end; return ``self``."""
-        self.add_module(str(len(self)), _require_module(module, "Sequential.append"))
-        return self
-
-    def extend(self, sequential: Iterable[Module]) -> Sequential:
-        """Append every module of an iterable; return ``self``."""
-        if not isinstance(sequential, Iterable):
-            raise TypeError(
-                f"Sequential.extend expected an iterable of Modules, got {_typename(sequential)}"
-            )
-        for module in sequential:
-            self.append(module)
-        return self
-
     def insert(self, index: int, module: Module) -> Sequential:
         """Insert ``module`` before position ``index`` (``-len <= index <= len``); return ``self``."""
-        _require_module(module, "Sequential.insert")
-        size = len(self._modules)
-        index = operator.index(index)
-        if not -size <= index <= size:
-            raise IndexError(f"Index out of range: {index}")
-        if index < 0:
-            index += size
-        for i in range(size, index, -1):
-            self._modules[str(i)] = self._modules[str(i - 1)]
-        self._modules[str(index)] = module
+        self._insert(index, module)
         return self
-
-    def pop(self, index: Union[int, slice]) -> Union[Module, Sequential]:
-        """Remove and return the module(s) at ``index``."""
-        popped = self[index]
-        del self[index]
-        return popped
 
     def forward(self, input: Any) -> Any:
         for module in self:
@@ -1055,7 +1068,7 @@ class Sequential(Module):
         return input
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """List of sub-modules, like ``torch.nn.ModuleList`` (it has no ``forward``).
 
     >>> layers = ModuleList([Identity()]).append(Identity())
@@ -1092,9 +1105,6 @@ class ModuleList(Module):
             return type(self)(list(self._modules.values())[index])
         return self._modules[self._key_at(index)]
 
-    def __setitem__(self, index: int, module: Module) -> None:
-        self._modules[self._key_at(index)] = _require_module(module, "ModuleList.__setitem__")
-
     def __delitem__(self, index: Union[int, slice]) -> None:
         if isinstance(index, slice):
             for i in range(len(self))[index]:
@@ -1102,12 +1112,6 @@ class ModuleList(Module):
         else:
             del self._modules[self._key_at(index)]
         self._modules = _renumbered(self._modules)
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
 
     def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
         return self.extend(modules)
@@ -1117,39 +1121,9 @@ class ModuleList(Module):
             return NotImplemented
         return ModuleList(itertools.chain(self, other))
 
-    def append(self, module: Module) -> ModuleList:
-        """Add ``module`` at the end; return ``self``."""
-        self.add_module(str(len(self)), _require_module(module, "ModuleList.append"))
-        return self
-
-    def extend(self, modules: Iterable[Module]) -> ModuleList:
-        """Append every module of an iterable; return ``self``."""
-        if not isinstance(modules, Iterable):
-            raise TypeError(
-                f"ModuleList.extend expected an iterable of Modules, got {_typename(modules)}"
-            )
-        for module in modules:
-            self.append(module)
-        return self
-
     def insert(self, index: int, module: Module) -> None:
         """Insert ``module`` before position ``index`` (``-len <= index <= len``)."""
-        _require_module(module, "ModuleList.insert")
-        size = len(self)
-        index = operator.index(index)
-        if not -size <= index <= size:
-            raise IndexError(f"Index out of range: {index}")
-        if index < 0:
-            index += size
-        for i in range(size, index, -1):
-            self._modules[str(i)] = self._modules[str(i - 1)]
-        self._modules[str(index)] = module
-
-    def pop(self, index: Union[int, slice]) -> Union[Module, ModuleList]:
-        """Remove and return the module(s) at ``index``; later keys are renumbered."""
-        popped = self[index]
-        del self[index]
-        return popped
+        self._insert(index, module)
 
     def __repr__(self) -> str:
         # Runs of children with identical reprs collapse into "(i-j): n x repr".
