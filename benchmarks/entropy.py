@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT / "tests" / "reference"))
 import wageubn  # noqa: E402
 import wageubn.function as nn  # noqa: E402
 import wageubn.threshold as th  # noqa: E402
+from machine import cpu_and_cores  # noqa: E402
 
 try:
     import torch
@@ -53,20 +54,6 @@ class Stored:
 
     def __init__(self, hook_out):
         self.hook_out = hook_out
-
-
-def machine():
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return cpu, cores
 
 
 def timed(fn):
@@ -159,7 +146,7 @@ def main():
     p.add_argument("--no-write", action="store_true", help="print only")
     args = p.parse_args()
 
-    cpu, cores = machine()
+    cpu, cores = cpu_and_cores()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     torch.set_num_threads(cores)
     wageubn.set_num_threads(cores)

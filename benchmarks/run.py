@@ -36,6 +36,7 @@ import wageubn.function as nn  # noqa: E402
 from wageubn.config import Config, network_config  # noqa: E402
 
 import models  # noqa: E402
+from machine import cpu_and_cores  # noqa: E402
 
 try:
     import torch
@@ -418,16 +419,7 @@ def _gemm_kernels():
 
 
 def machine():
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpu, cores = cpu_and_cores()
     return {
         "CPU": cpu,
         "cores (usable by this process)": str(cores),
