@@ -254,6 +254,13 @@ static PyObject *py_same(PyObject *self, PyObject *args, PyObject *kw)
     return PyBool_FromLong(same);
 }
 
+/* Whether the AVX2/FMA kernels run now (the CPU has them and WAGEUBN_PORTABLE is unset). */
+static PyObject *py_simd_available(PyObject *self, PyObject *noargs)
+{
+    (void)self, (void)noargs;
+    return PyBool_FromLong(wg_simd_available());
+}
+
 enum { Q_SROUND, Q_SHIFT, Q_CONST, Q_ERROR };
 
 /* The range-based quantizers share one argument layout: (x, k, k_dr, seed). */
@@ -832,6 +839,8 @@ static PyMethodDef methods[] = {
     KW_METHOD(moments, "moments(x) -> dict of count, mean, m2, min, max over finite values, and nonfinite."),
     KW_METHOD(histogram, "histogram(x, bins, lo, hi, skip_zeros=False) -> float64 counts of the finite x in [lo, hi]."),
     KW_METHOD(entropy_search, "entropy_search(hist, cali_number, symmetric=False, compat=False) -> (best cut, divergences)."),
+    {"simd_available", py_simd_available, METH_NOARGS,
+     "simd_available(): whether the AVX2/FMA kernels run (the CPU has them, WAGEUBN_PORTABLE unset)."},
     {NULL, NULL, 0, NULL},
 };
 

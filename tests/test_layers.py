@@ -489,3 +489,24 @@ def test_iostrict_linear_is_exact_whether_float_or_double_accumulation_suffices(
     expect = twin.quantize(twin.linear(x, lin.weight), 20, 31)
     assert (lin._sum_bound(k, False) >= 2 ** 24) == (widths == 12)
     np.testing.assert_array_equal(lin(x), expect)
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_portable_kernels_match_twins(rng, case, monkeypatch):
+    # WAGEUBN_PORTABLE=1 switches the C kernels to the portable path at the next call.
+    monkeypatch.setenv("WAGEUBN_PORTABLE", "1")
+    assert _C.simd_available() is False
+    n, c, h, w, oc, k, stride, pads, dil, groups = case
+    x = grid(rng, (n, c, h, w), 8, 8)
+    weight = grid(rng, (oc, c // groups) + k, 8, 8)
+    bias = grid(rng, oc, 16, 16)
+    for exact in (False, True):
+        out = _C.conv2d(x, weight, bias, stride, pads, dil, groups, (2, 12, 12), exact, 2)
+        np.testing.assert_array_equal(out, twin.quantize(twin.conv2d(x, weight, bias, stride, pads, dil, groups),
+                                                         12, 12))
+    if groups == 1 and dil == (1, 1):
+        out = _C.adder2d(x, weight, None, stride, pads, (1, 1), 1, None, True, 2)
+        np.testing.assert_array_equal(out, twin.adder2d(x, weight, None, stride, pads).astype(np.float32))
+    xl, wl = grid(rng, (7, 50), 8, 8), grid(rng, (9, 50), 8, 8)
+    np.testing.assert_array_equal(_C.linear(xl, wl, None, (1, 20, 20), False, 2),
+                                  twin.quantize(twin.linear(xl, wl), 20))
