@@ -1,21 +1,27 @@
-/* Batch normalisation over (n, c, hw), in double, in torch's form x * alpha + beta. */
+/* Batch normalisation over (n, c, hw), in double, in torch's form x * alpha + beta,
+ * optionally with a following ReLU's clamp fused. */
 #include "wageubn.h"
 
 void wg_batchnorm_forward(float *out, const float *x, const float *mean, const float *var,
                           const float *weight, const float *bias, double eps, int64_t n,
-                          int64_t c, int64_t hw, const wg_format *out_fmt, int nthreads)
+                          int64_t c, int64_t hw, const wg_format *out_fmt, double lo, double hi,
+                          int nthreads)
 {
     (void)nthreads;
+    const int simd = wg_simd_available();
     const int64_t planes = n * c;
 #pragma omp parallel for num_threads(nthreads) schedule(static) if (planes * hw > 65536)
     for (int64_t pl = 0; pl < planes; pl++) {
         const int64_t ch = pl % c;
-        const double alpha = (weight ? weight[ch] : 1.0) / sqrt((double)var[ch] + eps);
-        const double beta = (bias ? bias[ch] : 0.0) - mean[ch] * alpha;
-        const float *src = x + pl * hw;
-        float *dst = out + pl * hw;
-        for (int64_t i = 0; i < hw; i++)
-            dst[i] = (float)wg_quantize(src[i] * alpha + beta, out_fmt);
+        wg_map m;
+        m.in = wg_format_make(WG_FMT_NONE, 1, 1);
+        m.out = *out_fmt;
+        m.affine = 1;
+        m.alpha = (weight ? weight[ch] : 1.0) / sqrt((double)var[ch] + eps);
+        m.beta = (bias ? bias[ch] : 0.0) - mean[ch] * m.alpha;
+        m.lo = lo, m.hi = hi;
+        m.simd = simd;
+        wg_map_span(out + pl * hw, x + pl * hw, (size_t)hw, &m);
     }
 }
 

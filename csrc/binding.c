@@ -261,6 +261,12 @@ static PyObject *py_simd_available(PyObject *self, PyObject *noargs)
     return PyBool_FromLong(wg_simd_available());
 }
 
+static PyObject *py_int8_available(PyObject *self, PyObject *noargs)
+{
+    (void)self, (void)noargs;
+    return PyBool_FromLong(wg_int8_available());
+}
+
 enum { Q_SROUND, Q_SHIFT, Q_CONST, Q_ERROR };
 
 /* The range-based quantizers share one argument layout: (x, k, k_dr, seed). */
@@ -548,14 +554,16 @@ static PyObject *py_batchnorm(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
     static char *names[] = {"input", "mean", "var", "weight", "bias", "eps", "out_fmt",
-                            "nthreads", NULL};
+                            "nthreads", "lo", "hi", NULL};
     PyObject *xo, *mo, *vo, *wo = Py_None, *bo = Py_None, *fo = Py_None, *epso = NULL, *nto = NULL;
-    double eps = 1e-5;
+    PyObject *loo = NULL, *hio = NULL;
+    double eps = 1e-5, lo = -INFINITY, hi = INFINITY;
     int nthreads, okw, okb;
     wg_format f;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|OOOOO:batchnorm", names, &xo, &mo, &vo, &wo,
-                                     &bo, &epso, &fo, &nto) ||
-        (epso && get_double(epso, "eps", &eps)) || parse_format(fo, &f, "out_fmt") ||
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|OOOOOOO:batchnorm", names, &xo, &mo, &vo, &wo,
+                                     &bo, &epso, &fo, &nto, &loo, &hio) ||
+        (epso && get_double(epso, "eps", &eps)) || (loo && get_double(loo, "lo", &lo)) ||
+        (hio && get_double(hio, "hi", &hi)) || parse_format(fo, &f, "out_fmt") ||
         get_threads(nto, &nthreads))
         return NULL;
     PyArrayObject *x = NULL, *m = NULL, *v = NULL, *w = NULL, *b = NULL, *out = NULL;
@@ -570,7 +578,7 @@ static PyObject *py_batchnorm(PyObject *self, PyObject *args, PyObject *kw)
         goto done;
     Py_BEGIN_ALLOW_THREADS
     wg_batchnorm_forward(F32(out), F32(x), F32(m), F32(v), F32_OR_NULL(w), F32_OR_NULL(b), eps, n,
-                         c, hw, &f, nthreads);
+                         c, hw, &f, lo, hi, nthreads);
     Py_END_ALLOW_THREADS
 done:
     Py_XDECREF(x);
@@ -832,7 +840,7 @@ static PyMethodDef methods[] = {
     KW_METHOD(conv2d, "conv2d(input, weight, bias, stride, padding4, dilation, groups, out_fmt, exact, nthreads)."),
     KW_METHOD(adder2d, "adder2d(input, weight, bias, stride, padding4, dilation, groups, out_fmt, exact, nthreads)."),
     KW_METHOD(linear, "linear(input, weight, bias, out_fmt, exact, nthreads)."),
-    KW_METHOD(batchnorm, "batchnorm(input, mean, var, weight, bias, eps, out_fmt, nthreads)."),
+    KW_METHOD(batchnorm, "batchnorm(input, mean, var, weight, bias, eps, out_fmt, nthreads, lo=-inf, hi=inf): clamp to [lo, hi] before the output format (a fused ReLU)."),
     KW_METHOD(batchnorm_stats, "batchnorm_stats(input, nthreads) -> (mean, biased var) per channel."),
     KW_METHOD(maxpool, "maxpool(input4d, kernel3, stride3, padding3, dilation3, ceil_mode, return_indices, ...)."),
     KW_METHOD(avgpool, "avgpool(input4d, kernel3, stride3, padding3, dilation3, ceil_mode, False, count_include_pad, divisor_override, ...)."),
@@ -841,6 +849,9 @@ static PyMethodDef methods[] = {
     KW_METHOD(entropy_search, "entropy_search(hist, cali_number, symmetric=False, compat=False) -> (best cut, divergences)."),
     {"simd_available", py_simd_available, METH_NOARGS,
      "simd_available(): whether the AVX2/FMA kernels run (the CPU has them, WAGEUBN_PORTABLE unset)."},
+    {"int8_available", py_int8_available, METH_NOARGS,
+     "int8_available(): whether convolutions of 8-bit fixed-point operands run in integers (AVX-512 VNNI; "
+     "WAGEUBN_PORTABLE and WAGEUBN_SIMD unset)."},
     {NULL, NULL, 0, NULL},
 };
 

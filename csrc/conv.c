@@ -245,6 +245,11 @@ int wg_patch_forward(float *out, const float *inp, const float *weight, const fl
 {
     if (d->n == 0 || d->oc == 0 || d->oh * d->ow == 0)
         return WG_OK;
+    if (op == WG_PATCH_DOT && d->oh * d->ow >= MR) {
+        const int r = wg_qconv2d_forward(out, inp, weight, bias, d, out_fmt, nthreads);
+        if (r != WG_QCONV_NA)
+            return r;
+    }
     /* Fewer positions than a micro-tile's rows, and one thread is enough. */
     if (d->oh * d->ow < MR && d->n * d->groups * d->oc * d->c * d->kh * d->kw < ((int64_t)1 << 22)) {
         if (exact)

@@ -62,6 +62,24 @@ static inline double wg_quantize(double v, const wg_format *f)
     return q * f->step;
 }
 
+/*
+ * The element-wise map every activation pass is made of:
+ *   out = quantize_out(clamp(quantize_in(x) * alpha + beta, lo, hi))
+ * (the affine step only when `affine`; lo / hi may be +-INFINITY).  Computed in double with
+ * the operations and roundings of wg_quantize, so results are those of the scalar formula;
+ * on AVX2 four values at a time.  NaN propagates.  out may equal x.
+ */
+typedef struct {
+    wg_format in, out;
+    int affine;
+    double alpha, beta;
+    double lo, hi;
+    int simd; /* wg_simd_available(), asked once by the caller */
+} wg_map;
+
+/* One span of the map, on the calling thread. */
+void wg_map_span(float *out, const float *x, size_t n, const wg_map *m);
+
 /* out[i] = quantize(x[i]); out may equal x. */
 void wg_quantize_array(float *out, const float *x, size_t n, const wg_format *f, int nthreads);
 
@@ -118,6 +136,21 @@ typedef struct {
 int wg_conv2d_forward(float *out, const float *inp, const float *weight, const float *bias,
                       const wg_conv2d_dims *d, const wg_format *out_fmt, int exact, int nthreads);
 
+/* 1 when the 8-bit integer convolution runs here: AVX-512 VNNI, and neither WAGEUBN_PORTABLE
+ * nor WAGEUBN_SIMD (e.g. WAGEUBN_SIMD=avx2: float kernels only) is set. */
+int wg_int8_available(void);
+
+enum { WG_QCONV_NA = -1 };
+
+/*
+ * The convolution in 8-bit integers (qconv.c) when its operands are fixed-point numbers that
+ * fit: every weight q * 2**-ew with |q| <= 127, every input q * 2**-ex with q in [0, 255] or
+ * [-127, 127].  The result is the exact sum, rounded as by wg_conv2d_forward with exact != 0.
+ * WG_OK, WG_ENOMEM, or WG_QCONV_NA (not applicable here: use the float kernels).
+ */
+int wg_qconv2d_forward(float *out, const float *inp, const float *weight, const float *bias,
+                       const wg_conv2d_dims *d, const wg_format *fmt, int nthreads);
+
 /* The product of a matrix multiply: a . b, or AdderNet's -|a - b|. */
 typedef enum { WG_PATCH_DOT = 0, WG_PATCH_NEG_L1 = 1 } wg_patch_op;
 
@@ -160,11 +193,14 @@ int wg_adder2d_forward(float *out, const float *inp, const float *weight, const 
 /* Batch normalisation (batchnorm.c)                                        */
 /* ------------------------------------------------------------------------ */
 
-/* out[n,c,i] = quantize_out((x - mean[c]) / sqrt(var[c] + eps) * weight[c] + bias[c]),
- * computed in double; weight / bias may be NULL (1 / 0). */
+/* out[n,c,i] = quantize_out(clamp(x * alpha[c] + beta[c], lo, hi)) with
+ * alpha = weight[c] / sqrt(var[c] + eps), beta = bias[c] - mean[c] * alpha (torch's form),
+ * computed in double; weight / bias may be NULL (1 / 0); lo / hi (+-INFINITY: none) fuse a
+ * following ReLU / ReLU6 whose formats allow it. */
 void wg_batchnorm_forward(float *out, const float *x, const float *mean, const float *var,
                           const float *weight, const float *bias, double eps, int64_t n,
-                          int64_t c, int64_t hw, const wg_format *out_fmt, int nthreads);
+                          int64_t c, int64_t hw, const wg_format *out_fmt, double lo, double hi,
+                          int nthreads);
 
 /* Per-channel mean and biased variance of x (n, c, hw), in double. */
 void wg_batchnorm_stats(double *mean, double *var, const float *x, int64_t n, int64_t c,
