@@ -1,4 +1,5 @@
-"""wageubn against the reference (wageubn 1.2.0 on torch): inference time, import time, memory.
+"""wageubn against the reference (wageubn 1.2.0 on torch) and ONNX Runtime: inference time,
+import time, memory, and the large convolution against the machine's FMA peak.
 
 Usage: ``python benchmarks/run.py [--quick] [--threads N] [--out PATH]``
 
@@ -7,21 +8,35 @@ weights (our state_dict loaded into the reference).  For every case, mode and th
 the two are called alternately (ours, theirs, ours, theirs, ...) after a warm-up, and the
 medians are reported with their ratio reference / wageubn (> 1: wageubn is faster).
 torch runs under ``torch.inference_mode()`` with ``torch.set_num_threads(n)``; wageubn with
-``wageubn.set_num_threads(n)``.  The full run writes benchmarks/RESULTS.md (``--quick``
-only prints, unless ``--out`` is given).
+``wageubn.set_num_threads(n)``.
+
+Where the network is expressible in standard ONNX (all but the AdderNet), the same
+architecture is also built on plain ``torch.nn`` with the same float32 weights, exported
+with ``torch.onnx.export`` (the TorchScript exporter) and run by ONNX Runtime (CPU, fp32,
+``intra_op_num_threads = n``); it is timed in a second alternation with wageubn (ours, ORT,
+ours, ORT, ...), with its ratio ORT / wageubn.  Without onnx and onnxruntime (the ``bench``
+extra) those columns say "not installed".  benchmarks/fma_peak.c, compiled at run time with
+``cc -O2``, measures the fp32 FMA peak that the large convolution's GFLOP/s is compared with.
+
+The full run writes benchmarks/RESULTS.md (``--quick`` only prints, unless ``--out`` is
+given).
 """
 import argparse
 import ctypes
 import datetime
 import gc
+import json
 import os
 import pathlib
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
+import warnings
 
 import numpy as np
 
@@ -44,6 +59,13 @@ try:
 except ImportError as exc:  # pragma: no cover - a setup problem, explained
     sys.exit(f"benchmarks/run.py needs the reference: {exc}.\n"
              "Install it with `pip install -e .[reference]` and `python tools/fetch_reference.py`.")
+
+# ONNX Runtime is optional (the `bench` extra); torch.onnx.export needs the onnx package.
+try:
+    import onnx
+    import onnxruntime
+except ImportError:  # pragma: no cover - reported in the tables
+    onnx = onnxruntime = None
 
 
 # --------------------------------------------------------------------------------------
@@ -152,6 +174,84 @@ CASES = [
 
 
 # --------------------------------------------------------------------------------------
+# ONNX Runtime: the same architecture and float32 weights as a plain float network
+# --------------------------------------------------------------------------------------
+
+# Builders whose network standard ONNX cannot express: Adder2d (-sum |x - w| over the window)
+# has no ONNX operator.
+NOT_ONNX = {adder_resnet20}
+
+
+def _float_weights(net):
+    return {k: np.array(v, copy=True) for k, v in net.state_dict().items()}
+
+
+def _ort_session(path, n):
+    so = onnxruntime.SessionOptions()
+    so.intra_op_num_threads = n
+    so.inter_op_num_threads = 1
+    so.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    so.log_severity_level = 3  # errors only
+    # By default ORT's worker threads keep spinning after run() returns; alternated with
+    # wageubn, that spinning takes a core from wageubn's next call (ResNet-20 batch 1 measured
+    # 2.3x slower after an ORT call).  With force_spinning_stop they still spin within a run
+    # (ORT's own speed is unchanged) but stop when it ends, as the OpenMP runtimes do soon.
+    so.add_session_config_entry("session.force_spinning_stop", "1")
+    return onnxruntime.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+class OrtNet:
+    """A case's network on plain ``torch.nn`` with ``ours``' float32 weights, exported to ONNX
+    (in ``tmpdir``) and loaded in ONNX Runtime, one session per thread count.
+
+    ``status`` is None when it runs, else what the tables show instead of a time: "not
+    installed", "n/a" (not expressible in standard ONNX) or "export failed".  ``diff`` is the
+    largest absolute difference between ONNX Runtime's output and the float torch network's
+    on ``x`` (a check of the export; the quantized networks compute something else).
+    """
+
+    def __init__(self, make, ours, x, threads, tmpdir, log):
+        self.sessions, self.status, self.diff = {}, None, None
+        if make in NOT_ONNX:
+            self.status = "n/a"
+            return
+        if onnxruntime is None:
+            self.status = "not installed"
+            return
+        self.weights = _float_weights(ours)
+        net = make(torch.nn).eval()
+        net.load_state_dict({k: torch.from_numpy(v) for k, v in self.weights.items()}, strict=True)
+        xt = torch.from_numpy(x)
+        path = pathlib.Path(tmpdir) / f"{make.__name__}_{x.shape[0]}.onnx"
+        try:
+            with warnings.catch_warnings():  # the TorchScript exporter's deprecation notices
+                warnings.simplefilter("ignore")
+                torch.onnx.export(net, (xt,), str(path), dynamo=False, opset_version=17,
+                                  input_names=["x"], output_names=["y"])
+            self.sessions = {n: _ort_session(path, n) for n in threads}
+        except Exception as exc:  # reported, and the run goes on without ORT for this case
+            self.status = "export failed"
+            log(f"  ONNX export or session of {make.__name__} failed: {type(exc).__name__}: {exc}")
+            return
+        self.feed = {"x": x}
+        with torch.inference_mode():
+            expect = net(xt).numpy()
+        got = self.sessions[threads[0]].run(None, self.feed)[0]
+        self.diff = float(np.max(np.abs(got - expect)))
+        if not self.diff <= 1e-4 * max(1.0, float(np.max(np.abs(expect)))):
+            log(f"  WARNING: ONNX Runtime's output differs from the float torch network's by {self.diff:.3g}")
+
+    def same_weights(self, ours):
+        """Whether ``ours`` has the float32 weights this network was exported with."""
+        w = _float_weights(ours)
+        return w.keys() == self.weights.keys() and all(np.array_equal(w[k], v) for k, v in self.weights.items())
+
+    def runner(self, n):
+        session, feed = self.sessions[n], self.feed
+        return lambda: session.run(None, feed)
+
+
+# --------------------------------------------------------------------------------------
 # Timing
 # --------------------------------------------------------------------------------------
 
@@ -203,6 +303,55 @@ def matmul_gflops(budget):
     return BIG_CONV_FLOPS / statistics.median(ts) / 1e9
 
 
+def fma_peak(thread_counts, seconds):
+    """The fp32 FMA peak from benchmarks/fma_peak.c, compiled now with ``cc -O2``.
+
+    Returns ({threads: {isa: (GFLOP/s by wall time, by CPU time)}}, None), or (None, why it
+    was not measured).  A thread count above the usable cores gets the figures of the cores.
+    """
+    cores = cpu_and_cores()[1]
+    measured = sorted({min(n, cores) for n in thread_counts})
+    cc = os.environ.get("CC", "cc")
+    if shutil.which(cc) is None:
+        return None, f"not measured (no C compiler: {cc} not found)"
+    src = pathlib.Path(__file__).resolve().parent / "fma_peak.c"
+    with tempfile.TemporaryDirectory(prefix="wageubn-fma-") as tmp:
+        exe = pathlib.Path(tmp) / "fma_peak"
+        build = subprocess.run([cc, "-O2", "-pthread", str(src), "-o", str(exe)], capture_output=True, text=True)
+        if build.returncode != 0:
+            first = (build.stderr.strip().splitlines() or ["?"])[0]
+            return None, f"not measured ({cc} failed: {first})"
+        try:
+            out = subprocess.run([str(exe), "-s", str(seconds), *map(str, measured)],
+                                 capture_output=True, text=True, check=True, timeout=120)
+            results = json.loads(out.stdout)["results"]
+        except (subprocess.SubprocessError, ValueError, KeyError) as exc:
+            return None, f"not measured (fma_peak failed: {exc})"
+    by_threads = {}
+    for r in results:
+        by_threads.setdefault(r["threads"], {})[r["isa"]] = (r["gflops"], r.get("gflops_cpu", r["gflops"]))
+    return {n: by_threads[min(n, cores)] for n in thread_counts}, None
+
+
+ISA_NAMES = {"avx2_fma": "AVX2/FMA", "avx512f": "AVX-512F", "generic_vector": "128-bit vectors"}
+
+
+def peak_gflops(by_isa):
+    """The peak of one thread count: the best instruction set, each thread's flops over its
+    own CPU time (so other processes that take a core away for a while do not lower it)."""
+    return max(max(wall, cpu) for wall, cpu in by_isa.values())
+
+
+def fmt_peak(by_isa):
+    """'230 GFLOP/s (AVX2/FMA 226, AVX-512F 230)' for one thread count, with the wall-time
+    figure where other processes lowered it by more than 5 %."""
+    parts = ", ".join(f"{ISA_NAMES.get(k, k)} {max(w, c):.0f}" for k, (w, c) in by_isa.items())
+    wall = max(w for w, _ in by_isa.values())
+    note = (f"; by wall time {wall:.0f}, other processes took CPU"
+            if wall < 0.95 * peak_gflops(by_isa) else "")
+    return f"{peak_gflops(by_isa):.0f} GFLOP/s ({parts}{note})"
+
+
 def wait_for_quiet(max_wait):
     """Wait (at most ``max_wait`` seconds) until other processes use under 0.1 core for 2 s."""
     end = time.perf_counter() + max_wait
@@ -232,47 +381,76 @@ class Retries:
         self.count = value
 
 
+def compare(f_ours, f_other, budget, min_reps, max_reps, pair_time, retries, log, what):
+    """(median ours, median other, repetitions, other processes' cores) of an interleaved
+    comparison, measured again (within ``retries``) while other processes disturbed it, keeping
+    the least disturbed measurement."""
+    best = None
+    while True:
+        meter = OtherLoad()
+        mo, mt, reps = interleaved(f_ours, f_other, budget, min_reps, max_reps,
+                                   pair_time if best is None else None)
+        other = meter.cores()[0] or 0.0
+        if best is None or other < best[3]:
+            best = (mo, mt, reps, other)
+        if best[3] <= retries.threshold or retries.left <= 0:
+            return best
+        retries.left -= 1
+        log(f"  ({what}: other processes used {other:.2f} cores; "
+            f"measuring again, {retries.left} retries left)")
+        wait_for_quiet(retries.max_wait)
+
+
 def run_cases(threads, budget, min_reps, max_reps, log, retries):
     rows = []
-    for name, make, shape in CASES:
-        x = np.random.default_rng(1).standard_normal(shape, dtype=np.float32)
-        xt = torch.from_numpy(x)
-        for iostrict in (False, True):
-            ours, theirs = build_pair(make, x, iostrict)
-            with torch.inference_mode():
+    with tempfile.TemporaryDirectory(prefix="wageubn-bench-") as tmpdir:
+        for name, make, shape in CASES:
+            x = np.random.default_rng(1).standard_normal(shape, dtype=np.float32)
+            xt = torch.from_numpy(x)
+            ortnet = None
+            for iostrict in (False, True):
+                ours, theirs = build_pair(make, x, iostrict)
                 set_threads(threads[0])
-                t0 = time.perf_counter()
-                diff = ours(x)
-                diff = float(np.max(np.abs(diff - theirs(xt).numpy())))
-                first_pair = time.perf_counter() - t0  # also the first warm-up pair
-                row = {"case": name, "mode": "iostrict" if iostrict else "default", "diff": diff, "t": {}}
-                for n in threads:
-                    set_threads(n)
-                    best = None
-                    while True:
-                        meter = OtherLoad()
-                        mo, mt, reps = interleaved(lambda: ours(x), lambda: theirs(xt), budget, min_reps,
-                                                   max_reps, first_pair if (n == threads[0] and best is None)
-                                                   else None)
-                        other = meter.cores()[0] or 0.0
-                        if best is None or other < best[3]:
-                            best = (mo, mt, reps, other)
-                        if best[3] <= retries.threshold or retries.left <= 0:
-                            break
-                        retries.left -= 1
-                        log(f"  ({name}, {row['mode']}, n={n}: other processes used {other:.2f} cores; "
-                            f"measuring again, {retries.left} retries left)")
-                        wait_for_quiet(retries.max_wait)
-                    row["t"][n] = best
-                    mo, mt, reps, other = best
-                    extra = ""
-                    if make is models.big_conv:
-                        extra = f"  ({BIG_CONV_FLOPS / mo / 1e9:.1f} vs {BIG_CONV_FLOPS / mt / 1e9:.1f} GFLOP/s)"
-                    log(f"  {name:36s} {row['mode']:8s} n={n}: wageubn {mo * 1e3:9.3f} ms   "
-                        f"reference {mt * 1e3:9.3f} ms   ratio {mt / mo:5.2f}   [{reps} runs, others "
-                        f"{other:.2f} cores]{extra}")
-            rows.append(row)
-            del ours, theirs
+                if ortnet is None:
+                    # The float network of the default mode's weights; iostrict builds the same
+                    # weights (same seed, same calibration), checked below.
+                    ortnet = OrtNet(make, ours, x, threads, tmpdir, log)
+                elif ortnet.status is None and not ortnet.same_weights(ours):
+                    raise RuntimeError(f"{name}: the iostrict network's weights differ from the default's")
+                with torch.inference_mode():
+                    t0 = time.perf_counter()
+                    diff = ours(x)
+                    diff = float(np.max(np.abs(diff - theirs(xt).numpy())))
+                    first_pair = time.perf_counter() - t0  # also the first warm-up pair
+                    mode = "iostrict" if iostrict else "default"
+                    row = {"case": name, "mode": mode, "diff": diff, "t": {}, "ort": {},
+                           "ort_status": ortnet.status, "ort_diff": ortnet.diff}
+                    for n in threads:
+                        set_threads(n)
+                        what = f"{name}, {mode}, n={n}"
+                        row["t"][n] = mo, mt, reps, other = compare(
+                            lambda: ours(x), lambda: theirs(xt), budget, min_reps, max_reps,
+                            first_pair if n == threads[0] else None, retries, log, what)
+                        extra = ""
+                        if make is models.big_conv:
+                            extra = f"  ({BIG_CONV_FLOPS / mo / 1e9:.1f} vs {BIG_CONV_FLOPS / mt / 1e9:.1f} GFLOP/s)"
+                        log(f"  {name:36s} {mode:8s} n={n}: wageubn {mo * 1e3:9.3f} ms   "
+                            f"reference {mt * 1e3:9.3f} ms   ratio {mt / mo:5.2f}   [{reps} runs, others "
+                            f"{other:.2f} cores]{extra}")
+                        if ortnet.status is not None:
+                            continue
+                        row["ort"][n] = mo, mt, reps, other = compare(
+                            lambda: ours(x), ortnet.runner(n), budget, min_reps, max_reps, None,
+                            retries, log, what + ", ONNX Runtime")
+                        if make is models.big_conv:
+                            extra = f"  ({BIG_CONV_FLOPS / mo / 1e9:.1f} vs {BIG_CONV_FLOPS / mt / 1e9:.1f} GFLOP/s)"
+                        log(f"  {'':36s} {'':8s} n={n}: wageubn {mo * 1e3:9.3f} ms   "
+                            f"ONNX Rt.  {mt * 1e3:9.3f} ms   ratio {mt / mo:5.2f}   [{reps} runs, others "
+                            f"{other:.2f} cores]{extra}")
+                rows.append(row)
+                del ours, theirs
+                gc.collect()
+            del ortnet
             gc.collect()
     return rows
 
@@ -427,6 +605,8 @@ def machine():
         "Python": platform.python_version(),
         "NumPy": np.__version__,
         "torch": torch.__version__,
+        "ONNX Runtime": (f"{onnxruntime.__version__} (CPUExecutionProvider; onnx {onnx.__version__})"
+                         if onnxruntime is not None else "not installed (`pip install -e .[bench]`)"),
         "wageubn": f"{wageubn.__version__} ({pathlib.Path(wageubn.__file__).parent}), {_source_state()}",
         "wageubn GEMM kernels": _gemm_kernels(),
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
@@ -437,32 +617,53 @@ def fmt_ms(t):
     return f"{t * 1e3:.3f}" if t < 0.01 else f"{t * 1e3:.2f}" if t < 1 else f"{t * 1e3:.0f}"
 
 
-def table(rows, threads, matmul):
+def _ort_cells(r, n):
+    """(ORT ms, ORT / wageubn) cells of row ``r`` at ``n`` threads."""
+    if r["ort_status"] is not None:
+        return r["ort_status"], r["ort_status"]
+    mo, mort = r["ort"][n][:2]
+    return fmt_ms(mort), f"**{mort / mo:.2f}**"
+
+
+def table(rows, threads, matmul, peak, peak_note):
     head = "| case | mode |"
     rule = "| --- | --- |"
     for n in threads:
-        head += f" wageubn ms (n={n}) | reference ms (n={n}) | ref / wageubn (n={n}) |"
-        rule += " ---: | ---: | ---: |"
-    head += " max \\|Δ\\| | others |"
-    rule += " ---: | ---: |"
+        head += (f" wageubn ms (n={n}) | reference ms (n={n}) | ref / wageubn (n={n}) |"
+                 f" ONNX Runtime ms (n={n}) | ORT / wageubn (n={n}) |")
+        rule += " ---: | ---: | ---: | ---: | ---: |"
+    head += " max \\|Δ\\| | ORT max \\|Δ\\| | others |"
+    rule += " ---: | ---: | ---: |"
     lines = [head, rule]
     for r in rows:
         line = f"| {r['case']} | {r['mode']} |"
         for n in threads:
             mo, mt = r["t"][n][:2]
-            line += f" {fmt_ms(mo)} | {fmt_ms(mt)} | **{mt / mo:.2f}** |"
-        line += f" {r['diff']:.2g} | {max(t[3] for t in r['t'].values()):.2f} |"
+            line += f" {fmt_ms(mo)} | {fmt_ms(mt)} | **{mt / mo:.2f}** | " + " | ".join(_ort_cells(r, n)) + " |"
+        ort_diff = r["ort_status"] if r["ort_status"] is not None else f"{r['ort_diff']:.2g}"
+        others = max(t[3] for part in ("t", "ort") for t in r[part].values())
+        line += f" {r['diff']:.2g} | {ort_diff} | {others:.2f} |"
         lines.append(line)
     conv = [r for r in rows if r["case"].startswith("Conv2d")]
     gf = ["", "GFLOP/s of the large convolution (2·N·OC·OH·OW·C·9 = "
           f"{BIG_CONV_FLOPS / 1e9:.3f} GFLOP per call), next to numpy.matmul on the equivalent "
-          "GEMM (64×576 times 576×32768, float32, OpenBLAS):", "",
-          "| threads | mode | wageubn | reference (torch) | numpy.matmul |", "| ---: | --- | ---: | ---: | ---: |"]
+          "GEMM (64×576 times 576×32768, float32, OpenBLAS), ONNX Runtime on the float convolution, "
+          "and the fp32 FMA peak measured by benchmarks/fma_peak.c (wageubn's share of it in the "
+          "last column):", "",
+          "| threads | mode | wageubn | reference (torch) | ONNX Runtime | numpy.matmul | FMA peak | wageubn % of peak |",
+          "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for n in threads:
         for r in conv:
             mo, mt = r["t"][n][:2]
+            ort = (r["ort_status"] if r["ort_status"] is not None
+                   else f"{BIG_CONV_FLOPS / r['ort'][n][1] / 1e9:.1f}")
+            if peak and n in peak:
+                top = peak_gflops(peak[n])
+                pk, pct = f"{top:.1f}", f"**{100 * BIG_CONV_FLOPS / mo / 1e9 / top:.0f} %**"
+            else:
+                pk = pct = "not measured"
             gf.append(f"| {n} | {r['mode']} | {BIG_CONV_FLOPS / mo / 1e9:.1f} | "
-                      f"{BIG_CONV_FLOPS / mt / 1e9:.1f} | {matmul[n]:.1f} |")
+                      f"{BIG_CONV_FLOPS / mt / 1e9:.1f} | {ort} | {matmul[n]:.1f} | {pk} | {pct} |")
     return "\n".join(lines + gf)
 
 
@@ -504,6 +705,28 @@ NOTES = """\
 - Batch-norm running statistics are calibrated on the input first, so activations are realistic.
   The AdderNet ResNet-20 replaces the blocks' 3x3 convolutions with `Adder2d`; the stem, the 1x1
   shortcuts and the classifier stay ordinary layers, as in the AdderNet paper.
+- *ONNX Runtime* runs the same architecture as a float network: plain `torch.nn` layers with the
+  same float32 weights, no quantization, exported by `torch.onnx.export`'s TorchScript exporter
+  (opset 17, static shapes) and run by the CPUExecutionProvider with its default graph
+  optimizations (batch norm folded into the convolutions, activations fused),
+  `intra_op_num_threads = n`, `inter_op_num_threads = 1`, sequential execution. It is timed in
+  its own alternation with wageubn (wageubn, ORT, wageubn, ORT, ...), so *ORT / wageubn* divides
+  by that alternation's wageubn median, which can differ a little from the wageubn column (timed
+  against the reference). ORT has no iostrict mode: an iostrict row pairs the same float network
+  with wageubn's iostrict network. ORT's workers are told to stop spinning when a run ends
+  (`session.force_spinning_stop`): by default they keep spinning and slow down the next
+  wageubn call. *ORT max |Δ|* compares ORT's output with the float torch network's, a check of
+  the export (the quantized networks compute something else). The AdderNet is *n/a*: `Adder2d`
+  has no standard ONNX operator.
+- *FMA peak*: benchmarks/fma_peak.c, compiled at the start of the run with `cc -O2`, runs 12
+  independent chains of vector FMAs per thread (256-bit AVX2/FMA, and 512-bit AVX-512F where the
+  CPU has it, chosen at run time) on 1 and n threads, started together; the peak is the faster
+  instruction set, best of 5 repetitions, each thread's flops over its own CPU time summed over
+  the threads (on a quiet machine the same as over the wall time; other processes cannot lower
+  it, so a busy machine does not flatter the percentage). Like the convolution's GFLOP/s, it
+  counts 2 flops per multiply-add. It bounds float arithmetic only: a convolution computed with
+  8-bit integer dot products (wageubn's iostrict mode where the operands fit and the CPU has
+  AVX-512 VNNI) can exceed 100 % of it.
 """
 
 
@@ -520,7 +743,8 @@ def main(argv=None):
     n_main = args.threads or len(os.sched_getaffinity(0))
     # --quick times the main thread count only; the full run adds n = 1.
     threads = [n_main] if (n_main == 1 or args.quick) else [n_main, 1]
-    n_timed = len(CASES) * 2 * len(threads)
+    n_ort = 0 if onnxruntime is None else sum(make not in NOT_ONNX for _, make, _ in CASES)
+    n_timed = (len(CASES) + n_ort) * 2 * len(threads)
     if args.quick:
         budget, min_reps, max_reps, import_reps, mm_budget = 0.6, 3, 200, 3, 0.3
     else:
@@ -537,6 +761,14 @@ def main(argv=None):
         print(f"WARNING: load average {la:.2f} before the run: other work is using the CPU, "
               "figures will be noisy")
     print(f"\n{n_timed} timed comparisons, about {budget:.0f} s each (longer for slow cases)")
+
+    peak, peak_note = fma_peak(sorted(set(threads)), 0.2 if args.quick else 0.5)
+    if peak:
+        info["fp32 FMA peak (benchmarks/fma_peak.c)"] = "; ".join(
+            f"n={n}: {fmt_peak(peak[n])}" for n in threads)
+    else:
+        info["fp32 FMA peak (benchmarks/fma_peak.c)"] = peak_note
+    print(f"fp32 FMA peak: {info['fp32 FMA peak (benchmarks/fma_peak.c)']}")
 
     matmul = {}
     for n in threads:
@@ -560,7 +792,7 @@ def main(argv=None):
             f"{other:.2f} cores on average (steal {steal:.2f})")
         print(f"other processes used {other:.2f} cores on average during the run (steal {steal:.2f})")
 
-    main_table = table(rows, threads, matmul)
+    main_table = table(rows, threads, matmul, peak, peak_note)
     side = side_table(imports, memory, import_reps)
     print()
     print(main_table)
@@ -571,11 +803,12 @@ def main(argv=None):
     if out:
         md = ["# wageubn benchmarks", "",
               f"Produced by `python benchmarks/run.py{' --quick' if args.quick else ''}` "
-              f"in {elapsed:.0f} s. wageubn against the reference, wageubn 1.2.0 on torch.", "",
+              f"in {elapsed:.0f} s. wageubn against the reference, wageubn 1.2.0 on torch, and against "
+              "ONNX Runtime on the same networks in float32.", "",
               "## Machine", "", "| | |", "| --- | --- |"]
         md += [f"| {k} | {v} |" for k, v in info.items()]
         md += ["", "## Inference time", "", main_table, "", "## Import and memory", "", side, "",
-               NOTES, "## Where wageubn is slower, and why", "", ANALYSIS]
+               NOTES, "## Where wageubn is slower, and why", "", analysis(rows, threads, peak, peak_note)]
         # Keep the section that benchmarks/entropy.py maintains between its markers.
         previous = pathlib.Path(out).read_text() if pathlib.Path(out).exists() else ""
         marker = "<!-- entropy -->"
@@ -593,10 +826,11 @@ Against the targets of the performance issue, on this machine (2 cores) in this 
 | --- | --- | --- |
 | LeNet-5 batch 1: >= 10x the reference | 3.0x | missed |
 | LeNet-5 batch 256: >= 3x | 0.9x (default), 1.5x (iostrict) | missed |
-| ResNet-20 batch 64: >= 3x, and faster than ONNX Runtime | 0.8x (default), 1.0x (iostrict); ONNX Runtime not measured yet | missed |
+| ResNet-20 batch 64: >= 3x the reference | 0.8x (default), 1.0x (iostrict) | missed |
+@@ORT_ROW@@
 | AdderNet ResNet-20: >= 20x | 71x (default), 43x (iostrict) | met |
 | large convolution: >= numpy.matmul on the same GEMM | 160 vs 112 GFLOP/s (2 threads), 76 vs 55 (1 thread) | met |
-| large convolution: >= 70 % of the FMA peak | 160 GFLOP/s; the AVX2 peak is not yet measured by a C program here (2 cores x 2 FMA units x 8 lanes x 2 flops x clock) | open |
+@@FMA_ROW@@
 | `import wageubn` < 0.1 s | 137 ms for a whole fresh process, of which Python and NumPy alone take about 110 ms | missed by the process measure |
 | peak memory of the LeNet script < 1/4 of the reference's | 46 vs 258 MiB (18 %) | met |
 
@@ -621,6 +855,47 @@ Where the time goes, and what would close the gaps:
    layers, where a parallel region costs more than it saves; a per-layer work threshold would
    keep small layers on one thread.
 """
+
+
+
+def analysis(rows, threads, peak, peak_note):
+    """ANALYSIS with the rows of the ONNX Runtime and FMA-peak targets filled from this run
+    (judged on the default mode at the main thread count)."""
+    def row(case, mode):
+        return next((r for r in rows if r["case"] == case and r["mode"] == mode), None)
+
+    res = {m: row("ResNet-20, batch 64", m) for m in ("default", "iostrict")}
+    target = "ResNet-20 batch 64: faster than ONNX Runtime (fp32, same float network)"
+    if res["default"] is None or res["default"]["ort_status"] is not None:
+        why = res["default"]["ort_status"] if res["default"] is not None else "case not run"
+        ort_row = f"| {target} | not measured ({why}) | open |"
+    else:
+        parts = []
+        for n in threads:
+            ratios = ", ".join(f"{r['ort'][n][1] / r['ort'][n][0]:.2f} ({m})" for m, r in res.items())
+            mo, mort = res["default"]["ort"][n][:2]
+            parts.append(f"n={n}: ORT / wageubn {ratios}; default {fmt_ms(mo)} vs {fmt_ms(mort)} ms")
+        ratio = res["default"]["ort"][threads[0]]
+        ort_row = (f"| {target} | {'; '.join(parts)} | "
+                   f"{'met' if ratio[1] > ratio[0] else 'missed'} |")
+
+    conv = {m: row("Conv2d 64->64 3x3, 32x32, batch 32", m) for m in ("default", "iostrict")}
+    target = "large convolution: >= 70 % of the FMA peak"
+    if conv["default"] is None or not peak or any(n not in peak for n in threads):
+        fma_row = f"| {target} | {peak_note or 'not measured'} | open |"
+    else:
+        parts, share = [], {}
+        for n in threads:
+            top = peak_gflops(peak[n])
+            for m, r in conv.items():
+                if r is not None:
+                    share[n, m] = BIG_CONV_FLOPS / r["t"][n][0] / 1e9 / top
+            parts.append(f"n={n}: {100 * share[n, 'default']:.0f} % of {top:.0f} GFLOP/s"
+                         + (f" ({100 * share[n, 'iostrict']:.0f} % iostrict)" if (n, "iostrict") in share else ""))
+        fma_row = (f"| {target} (judged on the default mode's float kernel) | wageubn {'; '.join(parts)} | "
+                   f"{'met' if share[threads[0], 'default'] >= 0.7 else 'missed'} |")
+    return ANALYSIS.replace("@@ORT_ROW@@", ort_row).replace("@@FMA_ROW@@", fma_row)
+
 
 if __name__ == "__main__":
     main()
