@@ -79,6 +79,48 @@ WG_DEFINE_AVX2_KERNELS(DEFINE_DIRECT_AVX2, direct_avx2)
 #define PICK(simd, name) direct_ref_##name
 #endif
 
+/* One tile's outputs: quantize(acc + bias) for mr positions x nr channels, stored per channel. */
+#define DEFINE_EPILOGUE_REF(name, T, NR)                                                     \
+    static void name(float *o, int64_t p, int64_t mr, int64_t nr, const T *acc,              \
+                     const float *bias, const wg_format *fmt)                                \
+    {                                                                                        \
+        for (int64_t j = 0; j < nr; j++) {                                                   \
+            const double bv = bias ? bias[j] : 0.0;                                          \
+            for (int64_t r = 0; r < mr; r++)                                                 \
+                o[j * p + r] = (float)wg_quantize((double)acc[r * NR + j] + bv, fmt);        \
+        }                                                                                    \
+    }
+
+DEFINE_EPILOGUE_REF(epilogue_ref_f32, float, 16)
+DEFINE_EPILOGUE_REF(epilogue_ref_f64, double, 8)
+
+#ifdef WG_X86
+/* The same, four doubles at a time over the channels of a position, then stored per channel. */
+#define DEFINE_EPILOGUE_AVX2(name, T, NR, LOAD4)                                             \
+    WG_AVX2 static void name(float *o, int64_t p, int64_t mr, int64_t nr, const T *acc,      \
+                             const float *bias, const wg_format *fmt)                        \
+    {                                                                                        \
+        double bb[NR];                                                                       \
+        float tile[MR * NR];                                                                 \
+        for (int64_t j = 0; j < NR; j++)                                                     \
+            bb[j] = bias && j < nr ? bias[j] : 0.0;                                          \
+        for (int64_t r = 0; r < mr; r++)                                                     \
+            for (int64_t q = 0; q < NR; q += 4) {                                            \
+                const __m256d v = _mm256_add_pd(LOAD4(acc + r * NR + q), _mm256_loadu_pd(bb + q)); \
+                _mm_storeu_ps(tile + r * NR + q, _mm256_cvtpd_ps(wg_quantize_pd(v, fmt)));   \
+            }                                                                                \
+        for (int64_t j = 0; j < nr; j++)                                                     \
+            for (int64_t r = 0; r < mr; r++)                                                 \
+                o[j * p + r] = tile[r * NR + j];                                             \
+    }
+#define LOAD4_F32(ptr) _mm256_cvtps_pd(_mm_loadu_ps(ptr))
+DEFINE_EPILOGUE_AVX2(epilogue_avx2_f32, float, 16, LOAD4_F32)
+DEFINE_EPILOGUE_AVX2(epilogue_avx2_f64, double, 8, _mm256_loadu_pd)
+#define EPILOGUE(simd, t) ((simd) ? epilogue_avx2_##t : epilogue_ref_##t)
+#else
+#define EPILOGUE(simd, t) epilogue_ref_##t
+#endif
+
 /* The padded image of one (image, group): rows and columns the windows reach. */
 static void pad_image(float *dst, const float *src, int64_t cg, int64_t hp, int64_t wp,
                       const wg_conv2d_dims *d)
@@ -145,12 +187,15 @@ DEFINE_FEW_POSITIONS(few_f32_l1, float, NEG_ABS_DIFF)
 DEFINE_FEW_POSITIONS(few_f64_dot, double, MUL)
 DEFINE_FEW_POSITIONS(few_f64_l1, double, NEG_ABS_DIFF)
 
-#define DEFINE_CONV(name, T, NR, KERNEL)                                                     \
+#define DEFINE_CONV(name, T, NR, KERNEL, EPI)                                                \
     static int name(float *out, const float *inp, const float *weight, const float *bias,    \
                     const wg_conv2d_dims *d, const wg_format *fmt, int nthreads)             \
     {                                                                                        \
+        const int simd = wg_simd_available();                                                \
         void (*kernel)(int64_t, const float *, const int64_t *, const int64_t *, const T *,  \
-                       T *) = KERNEL(wg_simd_available());                                   \
+                       T *) = KERNEL(simd);                                                  \
+        void (*epilogue)(float *, int64_t, int64_t, int64_t, const T *, const float *,       \
+                         const wg_format *) = EPILOGUE(simd, EPI);                           \
         const int64_t cg = d->c / d->groups, ocg = d->oc / d->groups;                        \
         const int64_t k = cg * d->kh * d->kw, p = d->oh * d->ow;                             \
         const int64_t hp = (d->oh - 1) * d->sh + (d->kh - 1) * d->dh + 1;                    \
@@ -214,13 +259,8 @@ DEFINE_FEW_POSITIONS(few_f64_l1, double, NEG_ABS_DIFF)
                     for (int64_t jp = 0; jp < panels; jp++) {                                \
                         kernel(k, x, base, off, wpk + (g * panels + jp) * k * NR, acc);      \
                         const int64_t nr = ocg - jp * NR < NR ? ocg - jp * NR : NR;          \
-                        for (int64_t j = 0; j < nr; j++) {                                   \
-                            const int64_t ch = jp * NR + j;                                  \
-                            const double bv = bias ? bias[g * ocg + ch] : 0.0;               \
-                            for (int64_t r = 0; r < mr; r++)                                 \
-                                o[ch * p + pos0 + r] =                                       \
-                                    (float)wg_quantize((double)acc[r * NR + j] + bv, fmt);   \
-                        }                                                                    \
+                        epilogue(o + jp * NR * p + pos0, p, mr, nr, acc,                     \
+                                 bias ? bias + g * ocg + jp * NR : NULL, fmt);               \
                     }                                                                        \
                 }                                                                            \
             }                                                                                \
@@ -234,10 +274,95 @@ DEFINE_FEW_POSITIONS(few_f64_l1, double, NEG_ABS_DIFF)
 #define K_F64_DOT(simd) PICK(simd, f64_dot)
 #define K_F64_L1(simd) PICK(simd, f64_l1)
 
-DEFINE_CONV(conv_f32_dot, float, 16, K_F32_DOT)
-DEFINE_CONV(conv_f32_l1, float, 16, K_F32_L1)
-DEFINE_CONV(conv_f64_dot, double, 8, K_F64_DOT)
-DEFINE_CONV(conv_f64_l1, double, 8, K_F64_L1)
+DEFINE_CONV(conv_f32_dot, float, 16, K_F32_DOT, f32)
+DEFINE_CONV(conv_f32_l1, float, 16, K_F32_L1, f32)
+DEFINE_CONV(conv_f64_dot, double, 8, K_F64_DOT, f64)
+DEFINE_CONV(conv_f64_l1, double, 8, K_F64_L1, f64)
+
+/*
+ * Few output channels (LeNet's first convolution, 6): vectors run along an output row
+ * instead, 16 positions x ROW_OCB channels per tile, weights broadcast.  Needs stride 1 along
+ * the rows, so that 8 neighbouring outputs read 8 neighbouring inputs.  Float accumulation.
+ */
+#define ROW_OCB 6
+
+#ifdef WG_X86
+WG_AVX2 static void rows_tile(float *o, int64_t p, int64_t valid, int64_t k, const float *x,
+                              const int64_t *off, const float *wk, const float *bias, int64_t nc,
+                              const wg_format *fmt)
+{
+    __m256 c[ROW_OCB][2];
+    for (int j = 0; j < ROW_OCB; j++)
+        c[j][0] = c[j][1] = _mm256_setzero_ps();
+    for (int64_t q = 0; q < k; q++, wk += ROW_OCB) {
+        const float *xp = x + off[q];
+        const __m256 a0 = _mm256_loadu_ps(xp), a1 = _mm256_loadu_ps(xp + 8);
+        for (int j = 0; j < ROW_OCB; j++) {
+            const __m256 w = _mm256_set1_ps(wk[j]);
+            c[j][0] = _mm256_fmadd_ps(a0, w, c[j][0]);
+            c[j][1] = _mm256_fmadd_ps(a1, w, c[j][1]);
+        }
+    }
+    float tile[16];
+    for (int64_t j = 0; j < nc; j++) {
+        const __m256d b = _mm256_set1_pd(bias ? bias[j] : 0.0);
+        _mm256_storeu_ps(tile, c[j][0]);
+        _mm256_storeu_ps(tile + 8, c[j][1]);
+        for (int h = 0; h < 16; h += 4) { /* (double)acc + bias, rounded: the epilogue's formula */
+            const __m256d v = _mm256_add_pd(_mm256_cvtps_pd(_mm_loadu_ps(tile + h)), b);
+            _mm_storeu_ps(tile + h, _mm256_cvtpd_ps(wg_quantize_pd(v, fmt)));
+        }
+        memcpy(o + j * p, tile, sizeof(float) * (size_t)valid);
+    }
+}
+
+static int conv_rows(float *out, const float *inp, const float *weight, const float *bias,
+                     const wg_conv2d_dims *d, const wg_format *fmt, int nthreads)
+{
+    const int64_t cg = d->c / d->groups, ocg = d->oc / d->groups;
+    const int64_t k = cg * d->kh * d->kw, p = d->oh * d->ow;
+    const int64_t hp = (d->oh - 1) * d->sh + (d->kh - 1) * d->dh + 1;
+    /* a row's last tile reads up to 15 columns past the output: room for them */
+    const int64_t wpd = (d->ow + 15) / 16 * 16 + (d->kw - 1) * d->dw;
+    const int64_t tasks = d->n * d->groups, img = cg * hp * wpd;
+    const int nt = nthreads < 1 ? 1 : nthreads;
+    float *wk = malloc(sizeof(float) * (size_t)(d->groups * k * ROW_OCB) + 1);
+    int64_t *off = malloc(sizeof(int64_t) * (size_t)k + 1);
+    float *pad = malloc(sizeof(float) * (size_t)(nt * img) + 1); /* one image per thread */
+    if (!wk || !off || !pad) {
+        free(wk), free(off), free(pad);
+        return WG_ENOMEM;
+    }
+    for (int64_t g = 0; g < d->groups; g++) /* (g, q, j) = weight[g * ocg + j][q], zero past ocg */
+        for (int64_t q = 0; q < k; q++)
+            for (int64_t j = 0; j < ROW_OCB; j++)
+                wk[(g * k + q) * ROW_OCB + j] = j < ocg ? weight[(g * ocg + j) * k + q] : 0.0f;
+    for (int64_t q = 0, c = 0; c < cg; c++)
+        for (int64_t u = 0; u < d->kh; u++)
+            for (int64_t v = 0; v < d->kw; v++)
+                off[q++] = (c * hp + u * d->dh) * wpd + v * d->dw;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (tasks > 1)
+    for (int64_t t = 0; t < tasks; t++) {
+        const int64_t ni = t / d->groups, g = t % d->groups;
+        float *x = pad + img * THREAD_ID();
+        pad_image(x, inp + (ni * d->c + g * cg) * d->h * d->w, cg, hp, wpd, d);
+        float *o = out + (ni * d->oc + g * ocg) * p;
+        for (int64_t oy = 0; oy < d->oh; oy++)
+            for (int64_t ox = 0; ox < d->ow; ox += 16)
+                rows_tile(o + oy * d->ow + ox, p, d->ow - ox < 16 ? d->ow - ox : 16, k,
+                          x + oy * d->sh * wpd + ox, off, wk + g * k * ROW_OCB,
+                          bias ? bias + g * ocg : NULL, ocg, fmt);
+    }
+    free(wk), free(off), free(pad);
+    return WG_OK;
+}
+#else
+static int conv_rows(float *out, const float *inp, const float *weight, const float *bias,
+                     const wg_conv2d_dims *d, const wg_format *fmt, int nthreads)
+{
+    return conv_f32_dot(out, inp, weight, bias, d, fmt, nthreads);
+}
+#endif
 
 int wg_patch_forward(float *out, const float *inp, const float *weight, const float *bias,
                      const wg_conv2d_dims *d, const wg_format *out_fmt, int exact, int nthreads,
@@ -250,6 +375,15 @@ int wg_patch_forward(float *out, const float *inp, const float *weight, const fl
         if (r != WG_QCONV_NA)
             return r;
     }
+    /* One window over each whole image (LeNet's last convolution): a fully connected layer,
+     * whose GEMM takes the batch as its rows. */
+    if (op == WG_PATCH_DOT && d->groups == 1 && d->oh == 1 && d->ow == 1 && d->ph == 0 &&
+        d->pw == 0 && d->h == d->kh && d->w == d->kw && d->dh == 1 && d->dw == 1)
+        return wg_linear_forward(out, inp, weight, bias, d->n, d->c * d->kh * d->kw, d->oc, out_fmt,
+                                 exact, nthreads);
+    if (op == WG_PATCH_DOT && !exact && d->sw == 1 && d->oc / d->groups <= ROW_OCB &&
+        d->ow >= 8 && wg_simd_available())
+        return conv_rows(out, inp, weight, bias, d, out_fmt, nthreads);
     /* Fewer positions than a micro-tile's rows, and one thread is enough. */
     if (d->oh * d->ow < MR && d->n * d->groups * d->oc * d->c * d->kh * d->kw < ((int64_t)1 << 22)) {
         if (exact)

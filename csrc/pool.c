@@ -10,22 +10,33 @@ static inline int64_t first_tap(int64_t start, int64_t dil)
     return start < 0 ? start + (-start + dil - 1) / dil * dil : start;
 }
 
-void wg_maxpool_forward(float *out, int64_t *indices, const float *inp, const wg_pool_dims *d,
-                        int nthreads)
+/* One output row of a max pool: the windows of (oz, oy) for every ox.  NaN wins, as in torch;
+ * a tie keeps the first index. */
+static void maxpool_row(float *out, int64_t *indices, const float *plane, const wg_pool_dims *d,
+                        int64_t oz, int64_t oy)
 {
-    (void)nthreads;
-    const int64_t isz = d->id * d->ih * d->iw, osz = d->od * d->oh * d->ow;
-    const int64_t total = d->planes * osz;
-#pragma omp parallel for num_threads(nthreads) schedule(static) if (total > 16384)
-    for (int64_t t = 0; t < total; t++) {
-        const int64_t pl = t / osz, o = t % osz;
-        const int64_t oz = o / (d->oh * d->ow), oy = (o / d->ow) % d->oh, ox = o % d->ow;
-        const int64_t z0 = oz * d->sd - d->pd, y0 = oy * d->sh - d->ph, x0 = ox * d->sw - d->pw;
-        const int64_t z1 = min64(z0 + (d->kd - 1) * d->dd + 1, d->id);
-        const int64_t y1 = min64(y0 + (d->kh - 1) * d->dh + 1, d->ih);
+    const int64_t z0 = oz * d->sd - d->pd, y0 = oy * d->sh - d->ph;
+    const int64_t z1 = min64(z0 + (d->kd - 1) * d->dd + 1, d->id);
+    const int64_t y1 = min64(y0 + (d->kh - 1) * d->dh + 1, d->ih);
+    const int64_t zs = first_tap(z0, d->dd), ys = first_tap(y0, d->dh);
+    if (d->kd == 1 && d->kh == 2 && d->kw == 2 && d->sw == 2 && d->pw == 0 && d->dw == 1 &&
+        zs < z1 && ys + d->dh < y1 && !indices && 2 * d->ow <= d->iw) {
+        /* the common 2x2 window over two whole rows: no bounds per output */
+        const float *r0 = plane + (zs * d->ih + ys) * d->iw, *r1 = r0 + d->dh * d->iw;
+        for (int64_t ox = 0; ox < d->ow; ox++) {
+            float m = r0[2 * ox];
+            const float v1 = r0[2 * ox + 1], v2 = r1[2 * ox], v3 = r1[2 * ox + 1];
+            m = (v1 > m || v1 != v1) ? v1 : m;
+            m = (v2 > m || v2 != v2) ? v2 : m;
+            m = (v3 > m || v3 != v3) ? v3 : m;
+            out[ox] = m;
+        }
+        return;
+    }
+    for (int64_t ox = 0; ox < d->ow; ox++) {
+        const int64_t x0 = ox * d->sw - d->pw;
         const int64_t x1 = min64(x0 + (d->kw - 1) * d->dw + 1, d->iw);
-        const int64_t zs = first_tap(z0, d->dd), ys = first_tap(y0, d->dh), xs = first_tap(x0, d->dw);
-        const float *plane = inp + pl * isz;
+        const int64_t xs = first_tap(x0, d->dw);
         int64_t best = (zs * d->ih + ys) * d->iw + xs;
         float m = -INFINITY;
         for (int64_t z = zs; z < z1; z += d->dd)
@@ -38,9 +49,22 @@ void wg_maxpool_forward(float *out, int64_t *indices, const float *inp, const wg
                         best = idx;
                     }
                 }
-        out[t] = m;
+        out[ox] = m;
         if (indices)
-            indices[t] = best;
+            indices[ox] = best;
+    }
+}
+
+void wg_maxpool_forward(float *out, int64_t *indices, const float *inp, const wg_pool_dims *d,
+                        int nthreads)
+{
+    (void)nthreads;
+    const int64_t isz = d->id * d->ih * d->iw, rows = d->planes * d->od * d->oh;
+#pragma omp parallel for num_threads(nthreads) schedule(static) if (rows * d->ow > 16384)
+    for (int64_t row = 0; row < rows; row++) {
+        const int64_t pl = row / (d->od * d->oh), oz = row / d->oh % d->od, oy = row % d->oh;
+        maxpool_row(out + row * d->ow, indices ? indices + row * d->ow : NULL, inp + pl * isz, d,
+                    oz, oy);
     }
 }
 

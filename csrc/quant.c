@@ -23,28 +23,14 @@ static inline double map1(double v, const wg_map *m)
 }
 
 #ifdef WG_X86
-/* wg_quantize on four doubles: the same products, round-half-even (vroundpd) and selects. */
-WG_AVX2 static inline __m256d quantize_pd(__m256d v, const wg_format *f)
-{
-    if (f->kind == WG_FMT_NONE)
-        return v;
-    __m256d q = _mm256_round_pd(_mm256_mul_pd(v, _mm256_set1_pd(f->scale)),
-                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    if (f->kind == WG_FMT_CLAMPED) { /* min(b, q) is q > b ? b : q, NaN stays, as in wg_quantize */
-        q = _mm256_min_pd(_mm256_set1_pd(f->bound), q);
-        q = _mm256_max_pd(_mm256_set1_pd(-f->bound), q);
-    }
-    return _mm256_mul_pd(q, _mm256_set1_pd(f->step));
-}
-
 WG_AVX2 static inline __m256d map_pd(__m256d v, const wg_map *m)
 {
-    v = quantize_pd(v, &m->in);
+    v = wg_quantize_pd(v, &m->in);
     if (m->affine) /* a product then a sum, never fused: the rounding of map1 */
         v = _mm256_add_pd(_mm256_mul_pd(v, _mm256_set1_pd(m->alpha)), _mm256_set1_pd(m->beta));
     v = _mm256_max_pd(_mm256_set1_pd(m->lo), v); /* lo > v ? lo : v */
     v = _mm256_min_pd(_mm256_set1_pd(m->hi), v); /* hi < v ? hi : v */
-    return quantize_pd(v, &m->out);
+    return wg_quantize_pd(v, &m->out);
 }
 
 WG_AVX2 static size_t map_avx2(float *out, const float *x, size_t n, const wg_map *m)

@@ -6,6 +6,8 @@
 #ifndef WAGEUBN_SIMD_H
 #define WAGEUBN_SIMD_H
 
+#include "wageubn.h"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define WG_X86 1
@@ -35,6 +37,20 @@
            _mm256_storeu_pd, FMA_PD)                                                                       \
     DEFINE(PREFIX##_f64_l1, double, __m256d, 4, _mm256_loadu_pd, _mm256_set1_pd, _mm256_setzero_pd,        \
            _mm256_storeu_pd, L1_PD)
+
+/* wg_quantize on four doubles: the same products, round-half-even (vroundpd) and selects. */
+WG_AVX2 static inline __m256d wg_quantize_pd(__m256d v, const wg_format *f)
+{
+    if (f->kind == WG_FMT_NONE)
+        return v;
+    __m256d q = _mm256_round_pd(_mm256_mul_pd(v, _mm256_set1_pd(f->scale)),
+                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    if (f->kind == WG_FMT_CLAMPED) { /* min(b, q) is q > b ? b : q, NaN stays, as in wg_quantize */
+        q = _mm256_min_pd(_mm256_set1_pd(f->bound), q);
+        q = _mm256_max_pd(_mm256_set1_pd(-f->bound), q);
+    }
+    return _mm256_mul_pd(q, _mm256_set1_pd(f->step));
+}
 #endif
 
 #endif

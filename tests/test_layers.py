@@ -28,6 +28,9 @@ CONV_CASES = [
     (1, 9, 4, 4, 17, (1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 1),
     (3, 16, 5, 5, 120, (5, 5), (1, 1), (0, 0, 0, 0), (1, 1), 1),  # one position: the dot-product path
     (2, 4, 3, 4, 6, (3, 3), (2, 2), (1, 0, 1, 0), (1, 1), 2),  # four positions, groups
+    (2, 3, 9, 12, 5, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),  # few channels: vectors along the rows
+    (1, 4, 7, 21, 6, (2, 3), (2, 1), (0, 1, 1, 2), (2, 2), 2),  # the same with groups, row stride, dilation
+    (5, 3, 4, 4, 7, (4, 4), (1, 1), (0, 0, 0, 0), (1, 1), 1),  # one window over each image: a GEMM
 ]
 
 
@@ -51,6 +54,21 @@ def test_conv2d_exact_mode_is_exact_on_the_grid(rng, case):
     out = _C.conv2d(x, weight, bias, stride, pads, dil, groups, (2, 12, 12), True, 2)
     expect = twin.quantize(twin.conv2d(x, weight, bias, stride, pads, dil, groups), 12, 12)
     np.testing.assert_array_equal(out, expect)
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_float_kernels_round_like_the_twin(rng, case, monkeypatch):
+    # WAGEUBN_SIMD=avx2: the float kernels (not the 8-bit integer one) on 8-bit operands,
+    # whose float32 sums are exact at these sizes; the epilogue rounds each sum once.
+    monkeypatch.setenv("WAGEUBN_SIMD", "avx2")
+    n, c, h, w, oc, k, stride, pads, dil, groups = case
+    x = grid(rng, (n, c, h, w), 8, 8)
+    weight = grid(rng, (oc, c // groups) + k, 8, 8)
+    bias = grid(rng, oc, 16, 16)
+    expect = twin.quantize(twin.conv2d(x, weight, bias, stride, pads, dil, groups), 12, 12)
+    for threads in (1, 2, 3):
+        out = _C.conv2d(x, weight, bias, stride, pads, dil, groups, (2, 12, 12), False, threads)
+        np.testing.assert_array_equal(out, expect)
 
 
 def test_conv2d_kernel_accepts_any_layout_and_leaves_input_alone(rng):
