@@ -17,11 +17,13 @@
  *
  * THREADS: the thread counts to measure (default: 1 and the cores this process may use).
  * The threads of one measurement start together at a barrier.  Each result has two rates,
- * each the best of 5 repetitions (the peak):
- *   gflops      all threads' flops over the wall time until the last one finishes;
+ * each the best of 7 repetitions (the peak), the instruction sets taking turns:
+ *   gflops      all threads' flops over the wall time from the first one's start to the
+ *               last one's end;
  *   gflops_cpu  the sum over threads of each thread's flops over its own CPU time: what the
  *               cores do while they run the loop, unaffected by other processes that take a
- *               core away for a while (a loaded machine lowers `gflops`, not this).  It
+ *               core away for a while (a loaded machine lowers `gflops`, not this; time
+ *               that a hypervisor steals from a virtual CPU may still count).  It
  *               overstates the machine when THREADS exceeds the cores.
  * Output: one JSON object on stdout.
  */
@@ -115,7 +117,7 @@ struct job {
     long iters;
     pthread_barrier_t *barrier;
     float result;
-    double cpu_seconds;
+    double start, end, cpu_seconds; /* wall clock at start and end, CPU time */
 };
 
 static double thread_cpu_time(void)
@@ -129,14 +131,17 @@ static void *worker(void *arg)
 {
     struct job *job = arg;
     pthread_barrier_wait(job->barrier);
+    job->start = now();
     double c0 = thread_cpu_time();
     job->result = job->kernel(job->iters);
     job->cpu_seconds = thread_cpu_time() - c0;
+    job->end = now();
     return NULL;
 }
 
-/* Wall seconds for `threads` threads each running `iters` iterations; the sum over threads of
- * 1 / (each one's CPU seconds) into *inv_cpu; the results summed into *check. */
+/* Wall seconds for `threads` threads each running `iters` iterations, from the first one's
+ * start to the last one's end; the sum over threads of 1 / (each one's CPU seconds) into
+ * *inv_cpu; the results summed into *check. */
 static double run(kernel_fn kernel, int threads, long iters, double *inv_cpu, double *check)
 {
     static pthread_t tid[MAX_THREADS];
@@ -144,52 +149,58 @@ static double run(kernel_fn kernel, int threads, long iters, double *inv_cpu, do
     pthread_barrier_t barrier;
     pthread_barrier_init(&barrier, NULL, (unsigned)threads + 1);
     for (int t = 0; t < threads; t++) {
-        jobs[t] = (struct job){kernel, iters, &barrier, 0.0f, 0.0};
+        jobs[t] = (struct job){kernel, iters, &barrier, 0.0f, 0.0, 0.0, 0.0};
         if (pthread_create(&tid[t], NULL, worker, &jobs[t]) != 0) {
             fprintf(stderr, "fma_peak: cannot start thread %d\n", t);
             exit(1);
         }
     }
     pthread_barrier_wait(&barrier);
-    double t0 = now();
     for (int t = 0; t < threads; t++)
         pthread_join(tid[t], NULL);
-    double elapsed = now() - t0;
     pthread_barrier_destroy(&barrier);
+    double first = jobs[0].start, last = jobs[0].end;
     *inv_cpu = 0.0;
     for (int t = 0; t < threads; t++) {
+        first = jobs[t].start < first ? jobs[t].start : first;
+        last = jobs[t].end > last ? jobs[t].end : last;
         *check += jobs[t].result;
         *inv_cpu += 1.0 / (jobs[t].cpu_seconds > 1e-9 ? jobs[t].cpu_seconds : 1e-9);
     }
-    return elapsed;
+    return last - first;
 }
 
-/* Best GFLOP/s by wall time and by CPU time (see the top) over 5 repetitions of about
- * `seconds` / 5 each, after a warm-up. */
-static void measure(const struct isa *isa, int threads, double seconds, double *wall_best,
-                    double *cpu_best, double *check)
+#define REPS 7
+
+/* Best GFLOP/s of each instruction set by wall time and by CPU time (see the top) over REPS
+ * repetitions of about `seconds` / REPS each, after a warm-up.  The instruction sets take
+ * turns within each repetition, so a disturbance from outside does not fall on one alone. */
+static void measure(const struct isa *isas, int n_isas, int threads, double seconds,
+                    double *wall_best, double *cpu_best, double *check)
 {
-    const double flops_per_iter = 2.0 * ACC * (isa->bits / 32);
-    long iters = 1000;
+    long iters[8];
     double inv_cpu;
-    /* Warm-up and calibration: grow until one run takes 20 ms (also wakes the vector units
-     * and lets the clock settle). */
-    for (;;) {
-        double t = run(isa->kernel, threads, iters, &inv_cpu, check);
-        if (t >= 0.02) {
-            iters = (long)((double)iters * (seconds / 5.0) / t) + 1;
-            break;
+    for (int k = 0; k < n_isas; k++) {
+        /* Warm-up and calibration: grow until one run takes 20 ms (also wakes the vector
+         * units and lets the clock settle). */
+        for (iters[k] = 1000;; iters[k] *= 2) {
+            double t = run(isas[k].kernel, threads, iters[k], &inv_cpu, check);
+            if (t >= 0.02) {
+                iters[k] = (long)((double)iters[k] * (seconds / REPS) / t) + 1;
+                break;
+            }
         }
-        iters *= 2;
+        wall_best[k] = cpu_best[k] = 0.0;
     }
-    *wall_best = *cpu_best = 0.0;
-    for (int rep = 0; rep < 5; rep++) {
-        double t = run(isa->kernel, threads, iters, &inv_cpu, check);
-        double flops = flops_per_iter * (double)iters;
-        if (flops * threads / t / 1e9 > *wall_best)
-            *wall_best = flops * threads / t / 1e9;
-        if (flops * inv_cpu / 1e9 > *cpu_best)
-            *cpu_best = flops * inv_cpu / 1e9;
+    for (int rep = 0; rep < REPS; rep++) {
+        for (int k = 0; k < n_isas; k++) {
+            double t = run(isas[k].kernel, threads, iters[k], &inv_cpu, check);
+            double flops = 2.0 * ACC * (isas[k].bits / 32) * (double)iters[k];
+            if (flops * threads / t / 1e9 > wall_best[k])
+                wall_best[k] = flops * threads / t / 1e9;
+            if (flops * inv_cpu / 1e9 > cpu_best[k])
+                cpu_best[k] = flops * inv_cpu / 1e9;
+        }
     }
 }
 
@@ -240,14 +251,13 @@ int main(int argc, char **argv)
     double check = 0.0;
     printf("{\"accumulators\": %d, \"cores\": %d, \"results\": [", ACC, usable_cores());
     for (int c = 0; c < n_counts; c++) {
-        for (int k = 0; k < n_isas; k++) {
-            double wall, cpu;
-            measure(&isas[k], counts[c], seconds, &wall, &cpu, &check);
+        double wall[8], cpu[8];
+        measure(isas, n_isas, counts[c], seconds, wall, cpu, &check);
+        for (int k = 0; k < n_isas; k++)
             printf("%s{\"isa\": \"%s\", \"bits\": %d, \"threads\": %d, \"gflops\": %.2f, "
                    "\"gflops_cpu\": %.2f}",
-                   (c || k) ? ", " : "", isas[k].name, isas[k].bits, counts[c], wall, cpu);
-            fflush(stdout);
-        }
+                   (c || k) ? ", " : "", isas[k].name, isas[k].bits, counts[c], wall[k], cpu[k]);
+        fflush(stdout);
     }
     printf("], \"checksum\": %.6g}\n", check);
     return 0;
