@@ -709,19 +709,23 @@ NOTES = """\
   same float32 weights, no quantization, exported by `torch.onnx.export`'s TorchScript exporter
   (opset 17, static shapes) and run by the CPUExecutionProvider with its default graph
   optimizations (batch norm folded into the convolutions, activations fused),
-  `intra_op_num_threads = n`, `inter_op_num_threads = 1`, sequential execution. It is timed in
-  its own alternation with wageubn (wageubn, ORT, wageubn, ORT, ...), so *ORT / wageubn* divides
-  by that alternation's wageubn median, which can differ a little from the wageubn column (timed
-  against the reference). ORT has no iostrict mode: an iostrict row pairs the same float network
-  with wageubn's iostrict network. ORT's workers are told to stop spinning when a run ends
-  (`session.force_spinning_stop`): by default they keep spinning and slow down the next
-  wageubn call. *ORT max |Δ|* compares ORT's output with the float torch network's, a check of
-  the export (the quantized networks compute something else). The AdderNet is *n/a*: `Adder2d`
-  has no standard ONNX operator.
+  `intra_op_num_threads = n`, `inter_op_num_threads = 1`, sequential execution. ORT has no
+  iostrict mode: an iostrict row pairs the same float network with wageubn's iostrict network.
+  *ORT max |Δ|* compares ORT's output with the float torch network's, a check of the export
+  (the quantized networks compute something else). The AdderNet is *n/a*: `Adder2d` has no
+  standard ONNX operator.
+- ORT is timed in its own alternation with wageubn (wageubn, ORT, wageubn, ORT, ...), so
+  *ORT / wageubn* divides by that alternation's wageubn median. It can differ from the wageubn
+  column (timed against the reference), most for the smallest cases: a wageubn call runs faster
+  after an ORT call than after a torch call, which leaves less of wageubn's code and data in the
+  caches (LeNet-5 batch 1 on one thread, in a separate test: 0.15 ms alone or after ORT, 0.21 ms
+  after the reference; the reference is likewise timed after wageubn). ORT's worker threads are
+  told to stop spinning when a run ends (`session.force_spinning_stop`); by default they spin on
+  and take a core from wageubn's next call.
 - *FMA peak*: benchmarks/fma_peak.c, compiled at the start of the run with `cc -O2`, runs 12
   independent chains of vector FMAs per thread (256-bit AVX2/FMA, and 512-bit AVX-512F where the
   CPU has it, chosen at run time) on 1 and n threads, started together; the peak is the faster
-  instruction set, best of 5 repetitions, each thread's flops over its own CPU time summed over
+  instruction set, best of 7 repetitions, each thread's flops over its own CPU time summed over
   the threads (on a quiet machine the same as over the wall time; other processes cannot lower
   it, so a busy machine does not flatter the percentage). Like the convolution's GFLOP/s, it
   counts 2 flops per multiply-add. It bounds float arithmetic only: a convolution computed with
@@ -777,8 +781,9 @@ def main(argv=None):
         print(f"  numpy.matmul 64x576 @ 576x32768, n={n}: {matmul[n]:.1f} GFLOP/s")
     # A comparison during which other processes used more than 0.15 core is measured again
     # after waiting for a quiet moment, keeping the least disturbed measurement (full run only;
-    # the retries stop 7 minutes into the run).
-    retries = Retries(*((0, 1.0, 0, 0) if args.quick else (12, 0.15, 30, 420 - (time.perf_counter() - start))))
+    # the retries, one for every two comparisons, stop 10 minutes into the run).
+    retries = Retries(*((0, 1.0, 0, 0) if args.quick
+                        else (max(12, n_timed // 2), 0.15, 30, 600 - (time.perf_counter() - start))))
     rows = run_cases(threads, budget, min_reps, max_reps, print, retries)
     set_threads(n_main)
 
