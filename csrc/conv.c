@@ -370,6 +370,9 @@ int wg_patch_forward(float *out, const float *inp, const float *weight, const fl
 {
     if (d->n == 0 || d->oc == 0 || d->oh * d->ow == 0)
         return WG_OK;
+    /* Small layers run on one thread: waking a team costs more than it saves. */
+    if (d->n * d->oh * d->ow * d->oc * (d->c / d->groups) * d->kh * d->kw < WG_PARALLEL_MIN_OPS)
+        nthreads = 1;
     if (op == WG_PATCH_DOT && d->oh * d->ow >= MR) {
         const int r = wg_qconv2d_forward(out, inp, weight, bias, d, out_fmt, nthreads);
         if (r != WG_QCONV_NA)

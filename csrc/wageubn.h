@@ -119,6 +119,10 @@ int wg_simd_available(void);
 /* Convolution and linear layers (conv.c, linear.c, adder.c)                */
 /* ------------------------------------------------------------------------ */
 
+/* Products below which a convolution or linear layer runs on one thread: about 10 us of
+ * work, against a few us to start a parallel region. */
+#define WG_PARALLEL_MIN_OPS ((int64_t)1 << 18)
+
 typedef struct {
     int64_t n, c, h, w;   /* input (n, c, h, w) */
     int64_t oc, kh, kw;   /* weight (oc, c / groups, kh, kw) */

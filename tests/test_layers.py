@@ -528,3 +528,40 @@ def test_portable_kernels_match_twins(rng, case, monkeypatch):
     xl, wl = grid(rng, (7, 50), 8, 8), grid(rng, (9, 50), 8, 8)
     np.testing.assert_array_equal(_C.linear(xl, wl, None, (1, 20, 20), False, 2),
                                   twin.quantize(twin.linear(xl, wl), 20))
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 4, 7])
+@pytest.mark.parametrize("portable", [False, True])
+def test_linear_kernel_small_batches_match_twin(rng, m, portable, monkeypatch):
+    # fewer than 4 rows: dot products (AVX2 or portable), else the packed GEMM
+    if portable:
+        monkeypatch.setenv("WAGEUBN_PORTABLE", "1")
+    for k in (1, 15, 16, 17, 120, 2048):
+        x, w, b = grid(rng, (m, k), 8, 8), grid(rng, (9, k), 8, 8), grid(rng, 9, 16, 16)
+        expect = twin.quantize(twin.linear(x, w, b), 20, 24)
+        for exact in (False, True):
+            if exact or k * 127 * 127 < 2 ** 24:  # float32 sums are exact below 2**24 units
+                np.testing.assert_array_equal(_C.linear(x, w, b, (2, 20, 24), exact, 2), expect)
+        xf, wf = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((9, k)).astype(np.float32)
+        np.testing.assert_allclose(_C.linear(xf, wf, None, None, False, 2), twin.linear(xf, wf),
+                                   rtol=1e-4, atol=1e-4 * np.sqrt(k))
+
+
+def test_changed_widths_take_effect_on_the_next_call(rng):
+    # formats are cached per layer until a width, iostrict or quant is assigned: each change
+    # must give what a layer built with the new settings gives
+    x = rng.standard_normal((1, 2, 4, 4)).astype(np.float32)
+    conv = nn.Conv2d(2, 3, 3)
+    outputs = {conv(x).tobytes()}
+    settings = {}
+    for name, value in [("iostrict", True), ("input_dec_bit_width", 3), ("output_all_bit_width", 6),
+                        ("weight_dec_bit_width", 2)]:
+        setattr(conv, name, value)
+        settings[name] = value
+        fresh = nn.Conv2d(2, 3, 3, **settings)
+        fresh.load_state_dict(conv.state_dict())
+        np.testing.assert_array_equal(conv(x), fresh(x))
+        outputs.add(conv(x).tobytes())
+    assert len(outputs) == 5  # every change changed the result
+    conv.quant = False
+    np.testing.assert_allclose(conv(x), twin.conv2d(x, conv.weight, conv.bias), rtol=1e-5, atol=1e-5)

@@ -85,12 +85,29 @@ class QuantLayer(Module):
         """Compute the plain float layer on the same weights."""
         self.quant = False
 
+    def __setattr__(self, name: str, value) -> None:
+        # a width, iostrict or quant changes the formats: forget those computed
+        if name.endswith("_bit_width") or name in ("iostrict", "quant"):
+            self.__dict__.pop("_fmt_cache", None)
+        super().__setattr__(name, value)
+
     def fmt(self, part: str, kind: Optional[int] = None) -> tuple:
-        """The kernel format (kind, dec, all) of ``part`` under the current ``iostrict``."""
-        if kind is None:
-            kind = CLAMPED if self.iostrict else DIRECT
-        return fmt(kind, getattr(self, f"{part}_dec_bit_width"), getattr(self, f"{part}_all_bit_width"),
-                   f"{part}_dec_bit_width", f"{part}_all_bit_width")
+        """The kernel format (kind, dec, all) of ``part`` under the current ``iostrict``.
+
+        Kept until a width, ``iostrict`` or ``quant`` is assigned (layers ask on every call)."""
+        cache = self.__dict__.get("_fmt_cache")
+        if cache is None:
+            cache = self.__dict__["_fmt_cache"] = {}
+        found = cache.get((part, kind))
+        if found is not None:
+            return found
+        k = kind
+        if k is None:
+            k = CLAMPED if self.iostrict else DIRECT
+        found = fmt(k, getattr(self, f"{part}_dec_bit_width"), getattr(self, f"{part}_all_bit_width"),
+                    f"{part}_dec_bit_width", f"{part}_all_bit_width")
+        cache[(part, kind)] = found
+        return found
 
     def q(self, array: Optional[np.ndarray], part: str) -> Optional[np.ndarray]:
         """``array`` quantized in the format of ``part`` (None stays None)."""
@@ -117,6 +134,7 @@ class QuantLayer(Module):
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_quant_cache", None)  # derived data: not pickled, not deep-copied
+        state.pop("_fmt_cache", None)
         return state
 
     def weighted_operands(self, x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray], k: int,

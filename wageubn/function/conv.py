@@ -120,7 +120,8 @@ class Conv2d(QuantLayer):
                                  f"of an input of spatial size {x.shape[2:]}")
             x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), mode=_NUMPY_PAD[self.padding_mode])
             pads = (0, 0, 0, 0)
-        x, weight, bias, out_fmt, exact = self.weighted_operands(x, self.weight, self.bias, self.weight[0].size)
+        weight = self.weight
+        x, weight, bias, out_fmt, exact = self.weighted_operands(x, weight, self.bias, weight.size // max(weight.shape[0], 1))
         out = _C.conv2d(x, weight, bias, self.stride, pads, self.dilation, self.groups, out_fmt, exact,
                         get_num_threads())
         return out[0] if unbatched else out

@@ -517,6 +517,8 @@ class Module:
         return handle
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not self._forward_pre_hooks and not self._forward_hooks:
+            return self.forward(*args, **kwargs)  # no hooks: nothing else to do
         result = None
         called: Set[int] = set()
         try:
