@@ -1,23 +1,29 @@
 /*
- * Integer convolution: fixed-point operands multiplied as 8-bit integers (AVX-512 VNNI).
+ * Integer convolution: fixed-point operands multiplied as integers (AVX-512 VNNI).
  *
  * WAGEUBN's activations and weights are fixed-point numbers: each is an integer times a
- * power of two.  When every input value is q * 2**-ex with q in [0, 255] (or [-128, 127])
- * and every weight is q * 2**-ew with q in [-127, 127], the convolution is an integer sum
- * times 2**-(ex + ew), and vpdpbusd computes 64 of its products per instruction where a
- * float FMA computes 16.  The integer sums are exact (bounded below 2**31), so the result is
- * the exact one that the double kernels compute, converted and rounded by the same epilogue.
+ * power of two.  Written as qx * 2**-ex and qw * 2**-ew with the smallest such integers,
+ * the convolution is an integer sum times 2**-(ex + ew), and VNNI computes it 64 (u8 x s8,
+ * vpdpbusd) or 32 (s16 x s16, vpdpwssd) products per instruction, where a float FMA
+ * computes 16.  The sums are exact (bounded below 2**31 before the kernel runs), so the
+ * result is the exact one that the double kernels compute, rounded by the same epilogue.
+ *
+ *   8 bits:  |qw| <= 127 and qx in [0, 255], or in [-127, 127] stored as qx + 128 (u8), with
+ *            128 * sum(qw) subtracted per output channel;
+ *   16 bits: |qw|, |qx| <= 32767, and taps * max|qx| * max|qw| < 2**31 (WAGEUBN's default
+ *            directquant leaves activations unbounded: ReLU outputs of a few units on an
+ *            8-bit grid need 10-12 bits).
  *
  * Layout.  The padded image of one (image, group) is stored as 32-bit words, one word per
- * (channel quad, row, column): the four channels' bytes, the quad's last channels zero.
- * Signed inputs are stored with +128 (u8), and 128 * sum(w) is subtracted per channel.
- * The weights of 16 output channels for one (quad, u, v) tap are one 64-byte vector.
- * A micro-kernel computes QMR positions x 16 channels over every tap, broadcasting each
- * position's word; the epilogue writes each output once, in (channel, position) order.
+ * (channel group, row, column): 4 channels' bytes or 2 channels' 16-bit halves, the group's
+ * channels past the last zero.  The weights of 16 output channels for one (group, u, v)
+ * tap are one 64-byte vector.  A micro-kernel computes QMR positions x 16 channels over
+ * every tap, broadcasting each position's word; the epilogue writes each output once, in
+ * (channel, position) order.
  *
  * wg_qconv2d_forward returns WG_QCONV_NA when the operands are not on such a grid, the
- * CPU lacks AVX-512 VNNI (or WAGEUBN_PORTABLE / WAGEUBN_SIMD=avx2 is set), or the sum
- * could overflow; the caller then uses the float kernels.
+ * CPU lacks AVX-512 VNNI (or WAGEUBN_PORTABLE / WAGEUBN_SIMD is set), or the sum could
+ * overflow; the caller then uses the float kernels.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -43,115 +49,128 @@ int wg_int8_available(void)
     if (!wg_simd_available() || (cap && cap[0]))
         return 0; /* any WAGEUBN_SIMD value (avx2, portable) keeps the float kernels */
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vnni");
+           __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512vnni");
 #else
     return 0;
 #endif
 }
 
 #ifdef WG_X86
-#define WG_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#define WG_VNNI __attribute__((target("avx512f,avx512bw,avx512cd,avx512vnni")))
+
+/* What a float array is as fixed-point numbers x = q * 2**-e. */
+typedef struct {
+    int e;       /* the smallest exponent making every q an integer (0 for all zeros) */
+    double qmax; /* max |q| */
+    int nonneg;  /* every x >= 0 */
+} grid_info;
 
 /*
- * The grid of n floats: the largest power of two 2**e such that every x * 2**e is an integer
- * of magnitude <= limit, with limit = lim_nonneg when every x >= 0 (*nonneg = 1), else
- * lim_signed.  0 when there is none (NaN, Inf, values off every such grid).
+ * The grid of n floats: for a normal float x = m * 2**(ex - 150) (m the 24-bit significand),
+ * x * 2**e is an integer iff e >= 150 - ex - tz(m).  0 (no grid) for NaN, Inf, subnormals, or
+ * an exponent beyond +-120.
  */
-WG_VNNI static int find_grid(const float *x, size_t n, double lim_nonneg, double lim_signed,
-                             int *exponent, int *nonneg)
+WG_VNNI static int grid_of(const float *x, size_t n, grid_info *g)
 {
-    __m512 vmax = _mm512_setzero_ps(), vmin = vmax;
-    __mmask16 nan = 0;
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m512 v = _mm512_loadu_ps(x + i);
-        nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-        vmax = _mm512_max_ps(vmax, v), vmin = _mm512_min_ps(vmin, v);
+    const __m512i expmask = _mm512_set1_epi32(0xFF), mantmask = _mm512_set1_epi32(0x7FFFFF);
+    const __m512i implicit = _mm512_set1_epi32(0x800000), c150 = _mm512_set1_epi32(150);
+    const __m512i c31 = _mm512_set1_epi32(31), absmask = _mm512_set1_epi32(0x7FFFFFFF);
+    __m512i need = _mm512_set1_epi32(INT32_MIN), amax = _mm512_setzero_si512();
+    __mmask16 bad = 0, neg = 0;
+    for (size_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        const __m512i bits = _mm512_maskz_loadu_epi32(m, x + i);
+        const __m512i a = _mm512_and_si512(bits, absmask);
+        const __mmask16 nonzero = _mm512_test_epi32_mask(a, a);
+        const __m512i ex = _mm512_and_si512(_mm512_srli_epi32(bits, 23), expmask);
+        bad |= _mm512_mask_cmpeq_epi32_mask(nonzero, ex, expmask) |     /* NaN, Inf */
+               _mm512_mask_cmpeq_epi32_mask(nonzero, ex, _mm512_setzero_si512()); /* subnormal */
+        neg |= _mm512_mask_cmpgt_epi32_mask(nonzero, _mm512_setzero_si512(), bits); /* sign bit */
+        const __m512i mant = _mm512_or_si512(_mm512_and_si512(bits, mantmask), implicit);
+        const __m512i low = _mm512_and_si512(mant, _mm512_sub_epi32(_mm512_setzero_si512(), mant));
+        const __m512i tz = _mm512_sub_epi32(c31, _mm512_lzcnt_epi32(low));
+        need = _mm512_mask_max_epi32(need, nonzero, need, _mm512_sub_epi32(_mm512_sub_epi32(c150, ex), tz));
+        amax = _mm512_max_epi32(amax, a); /* positive floats order as their bits */
     }
-    float mx = _mm512_reduce_max_ps(vmax), mn = _mm512_reduce_min_ps(vmin);
-    for (; i < n; i++) {
-        nan |= x[i] != x[i];
-        mx = x[i] > mx ? x[i] : mx;
-        mn = x[i] < mn ? x[i] : mn;
-    }
-    if (nan)
+    if (bad)
         return 0;
-    *nonneg = mn >= 0.0f;
-    const double m = (double)mx > -(double)mn ? (double)mx : -(double)mn;
-    if (!(m < INFINITY))
-        return 0;
-    if (m == 0.0) {
-        *exponent = 0;
+    const int e = _mm512_reduce_max_epi32(need);
+    uint32_t abits = (uint32_t)_mm512_reduce_max_epi32(amax);
+    float mx;
+    memcpy(&mx, &abits, sizeof mx);
+    g->nonneg = !neg;
+    if (abits == 0) {
+        g->e = 0, g->qmax = 0.0;
         return 1;
     }
-    int e;
-    /* limit / m = f * 2**e with 0.5 <= f < 1, so m * 2**(e-1) <= limit < m * 2**e */
-    frexp((*nonneg ? lim_nonneg : lim_signed) / m, &e);
-    e -= 1;
-    if (e > 120 || e < -120) /* 2**e and x * 2**e stay normal floats */
+    if (e > 120 || e < -120)
         return 0;
-    const __m512 s = _mm512_set1_ps((float)ldexp(1.0, e));
-    __mmask16 off = 0;
-    for (i = 0; i + 16 <= n; i += 16) { /* x * 2**e is exact: |x * 2**e| <= limit */
-        const __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x + i), s);
-        off |= _mm512_cmp_ps_mask(v, _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
-                                  _CMP_NEQ_UQ);
-    }
-    const float s1 = (float)ldexp(1.0, e);
-    for (; i < n; i++)
-        off |= x[i] * s1 != nearbyintf(x[i] * s1);
-    *exponent = e;
-    return !off;
+    g->e = e;
+    g->qmax = ldexp((double)mx, e);
+    return 1;
 }
 
-/* acc (QMR x 16) = sum over taps p of u8 words x[base[r] + off[p]] . s8 weights wp[p] */
-WG_VNNI static void qkernel(int64_t taps, const uint32_t *x, const int64_t *base,
-                            const int64_t *off, const int8_t *wp, int32_t *acc)
-{
-    __m512i c0 = _mm512_setzero_si512(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
-    __m512i c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
-    const int64_t b0 = base[0], b1 = base[1], b2 = base[2], b3 = base[3], b4 = base[4],
-                  b5 = base[5], b6 = base[6], b7 = base[7], b8 = base[8], b9 = base[9],
-                  b10 = base[10], b11 = base[11];
-    for (int64_t p = 0; p < taps; p++, wp += 64) {
-        const uint32_t *xp = x + off[p];
-        const __m512i w = _mm512_loadu_si512((const void *)wp);
-#define Q_STEP(c, b) c = _mm512_dpbusd_epi32(c, _mm512_set1_epi32((int)xp[b]), w)
-        Q_STEP(c0, b0), Q_STEP(c1, b1), Q_STEP(c2, b2), Q_STEP(c3, b3);
-        Q_STEP(c4, b4), Q_STEP(c5, b5), Q_STEP(c6, b6), Q_STEP(c7, b7);
-        Q_STEP(c8, b8), Q_STEP(c9, b9), Q_STEP(c10, b10), Q_STEP(c11, b11);
-#undef Q_STEP
+/* acc (QMR x 16) = sum over taps p of the words x[base[r] + off[p]] . the weights wp[p]:
+ * u8 x s8 quads (vpdpbusd) or s16 x s16 pairs (vpdpwssd). */
+#define DEFINE_QKERNEL(name, DOT)                                                            \
+    WG_VNNI static void name(int64_t taps, const uint32_t *x, const int64_t *base,           \
+                             const int64_t *off, const int8_t *wp, int32_t *acc)             \
+    {                                                                                        \
+        __m512i c0 = _mm512_setzero_si512(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;    \
+        __m512i c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;                      \
+        const int64_t b0 = base[0], b1 = base[1], b2 = base[2], b3 = base[3], b4 = base[4],  \
+                      b5 = base[5], b6 = base[6], b7 = base[7], b8 = base[8], b9 = base[9],  \
+                      b10 = base[10], b11 = base[11];                                        \
+        for (int64_t p = 0; p < taps; p++, wp += 64) {                                       \
+            const uint32_t *xp = x + off[p];                                                 \
+            const __m512i w = _mm512_loadu_si512((const void *)wp);                          \
+            c0 = DOT(c0, _mm512_set1_epi32((int)xp[b0]), w);                                 \
+            c1 = DOT(c1, _mm512_set1_epi32((int)xp[b1]), w);                                 \
+            c2 = DOT(c2, _mm512_set1_epi32((int)xp[b2]), w);                                 \
+            c3 = DOT(c3, _mm512_set1_epi32((int)xp[b3]), w);                                 \
+            c4 = DOT(c4, _mm512_set1_epi32((int)xp[b4]), w);                                 \
+            c5 = DOT(c5, _mm512_set1_epi32((int)xp[b5]), w);                                 \
+            c6 = DOT(c6, _mm512_set1_epi32((int)xp[b6]), w);                                 \
+            c7 = DOT(c7, _mm512_set1_epi32((int)xp[b7]), w);                                 \
+            c8 = DOT(c8, _mm512_set1_epi32((int)xp[b8]), w);                                 \
+            c9 = DOT(c9, _mm512_set1_epi32((int)xp[b9]), w);                                 \
+            c10 = DOT(c10, _mm512_set1_epi32((int)xp[b10]), w);                              \
+            c11 = DOT(c11, _mm512_set1_epi32((int)xp[b11]), w);                              \
+        }                                                                                    \
+        _mm512_storeu_si512((void *)(acc + 0 * QNR), c0);                                    \
+        _mm512_storeu_si512((void *)(acc + 1 * QNR), c1);                                    \
+        _mm512_storeu_si512((void *)(acc + 2 * QNR), c2);                                    \
+        _mm512_storeu_si512((void *)(acc + 3 * QNR), c3);                                    \
+        _mm512_storeu_si512((void *)(acc + 4 * QNR), c4);                                    \
+        _mm512_storeu_si512((void *)(acc + 5 * QNR), c5);                                    \
+        _mm512_storeu_si512((void *)(acc + 6 * QNR), c6);                                    \
+        _mm512_storeu_si512((void *)(acc + 7 * QNR), c7);                                    \
+        _mm512_storeu_si512((void *)(acc + 8 * QNR), c8);                                    \
+        _mm512_storeu_si512((void *)(acc + 9 * QNR), c9);                                    \
+        _mm512_storeu_si512((void *)(acc + 10 * QNR), c10);                                  \
+        _mm512_storeu_si512((void *)(acc + 11 * QNR), c11);                                  \
     }
-    _mm512_storeu_si512((void *)(acc + 0 * QNR), c0);
-    _mm512_storeu_si512((void *)(acc + 1 * QNR), c1);
-    _mm512_storeu_si512((void *)(acc + 2 * QNR), c2);
-    _mm512_storeu_si512((void *)(acc + 3 * QNR), c3);
-    _mm512_storeu_si512((void *)(acc + 4 * QNR), c4);
-    _mm512_storeu_si512((void *)(acc + 5 * QNR), c5);
-    _mm512_storeu_si512((void *)(acc + 6 * QNR), c6);
-    _mm512_storeu_si512((void *)(acc + 7 * QNR), c7);
-    _mm512_storeu_si512((void *)(acc + 8 * QNR), c8);
-    _mm512_storeu_si512((void *)(acc + 9 * QNR), c9);
-    _mm512_storeu_si512((void *)(acc + 10 * QNR), c10);
-    _mm512_storeu_si512((void *)(acc + 11 * QNR), c11);
-}
 
-/* The padded image of one (image, group) as channel-quad words of u8 (value * s + offset);
- * the quad's channels past cg are 0, padding is the stored zero (offset). */
+DEFINE_QKERNEL(qkernel_u8, _mm512_dpbusd_epi32)
+DEFINE_QKERNEL(qkernel_s16, _mm512_dpwssd_epi32)
+
+/* The padded image of one (image, group) as words of cpw channels (4 u8 or 2 s16) of
+ * q = x * s + offset; a group's channels past cg are 0, padding is the stored zero (offset). */
 WG_VNNI static void pack_image(uint32_t *dst, const float *src, int64_t cg, int64_t hp, int64_t wp,
-                               const wg_conv2d_dims *d, float s, int offset)
+                               const wg_conv2d_dims *d, float s, int offset, int cpw)
 {
-    const int64_t quads = (cg + 3) / 4;
+    const int64_t words = (cg + cpw - 1) / cpw, bits = 32 / cpw;
     const int64_t x0 = d->pw < wp ? d->pw : wp, x1 = d->pw + d->w < wp ? d->pw + d->w : wp;
     const __m512 vs = _mm512_set1_ps(s);
-    const __m512i voff = _mm512_set1_epi32(offset), byte = _mm512_set1_epi32(0xFF);
-    for (int64_t c4 = 0; c4 < quads; c4++) {
-        const int64_t nc = cg - c4 * 4 < 4 ? cg - c4 * 4 : 4;
+    const __m512i voff = _mm512_set1_epi32(offset);
+    const __m512i field = _mm512_set1_epi32(cpw == 4 ? 0xFF : 0xFFFF);
+    for (int64_t cw = 0; cw < words; cw++) {
+        const int64_t nc = cg - cw * cpw < cpw ? cg - cw * cpw : cpw;
         uint32_t fill = 0;
         for (int64_t ci = 0; ci < nc; ci++)
-            fill |= (uint32_t)offset << (8 * ci);
+            fill |= (uint32_t)offset << (bits * ci);
         for (int64_t y = 0; y < hp; y++) {
-            uint32_t *row = dst + (c4 * hp + y) * wp;
+            uint32_t *row = dst + (cw * hp + y) * wp;
             const int64_t sy = y - d->ph;
             if (sy < 0 || sy >= d->h || x1 <= x0) {
                 for (int64_t xx = 0; xx < wp; xx++)
@@ -162,7 +181,7 @@ WG_VNNI static void pack_image(uint32_t *dst, const float *src, int64_t cg, int6
                 row[xx] = fill;
             for (int64_t xx = x1; xx < wp; xx++)
                 row[xx] = fill;
-            const float *srow = src + (c4 * 4 * d->h + sy) * d->w;
+            const float *srow = src + (cw * cpw * d->h + sy) * d->w;
             for (int64_t sx = 0; sx < x1 - x0; sx += 16) {
                 const int64_t left = x1 - x0 - sx;
                 const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
@@ -170,7 +189,7 @@ WG_VNNI static void pack_image(uint32_t *dst, const float *src, int64_t cg, int6
                 for (int64_t ci = 0; ci < nc; ci++) {
                     const __m512 v = _mm512_maskz_loadu_ps(m, srow + ci * d->h * d->w + sx);
                     __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v, vs)), voff);
-                    q = _mm512_sll_epi32(_mm512_and_si512(q, byte), _mm_cvtsi32_si128((int)(8 * ci)));
+                    q = _mm512_sll_epi32(_mm512_and_si512(q, field), _mm_cvtsi32_si128((int)(bits * ci)));
                     word = _mm512_or_si512(word, q);
                 }
                 _mm512_mask_storeu_epi32(row + x0 + sx, m, word);
@@ -227,25 +246,30 @@ int wg_qconv2d_forward(float *out, const float *inp, const float *weight, const 
                        const wg_conv2d_dims *d, const wg_format *fmt, int nthreads)
 {
 #ifdef WG_X86
-    const int64_t cg = d->c / d->groups, ocg = d->oc / d->groups;
-    const int64_t quads = (cg + 3) / 4, taps = quads * d->kh * d->kw, k = cg * d->kh * d->kw;
-    const int64_t p = d->oh * d->ow;
-    /* |sum| <= 4 * taps * 255 * 127 must stay below 2**31 */
-    if (!wg_int8_available() || 4 * taps > 65536)
+    const int64_t cg = d->c / d->groups, ocg = d->oc / d->groups, p = d->oh * d->ow;
+    grid_info gw, gx;
+    if (!wg_int8_available() || !grid_of(weight, (size_t)(d->oc * cg * d->kh * d->kw), &gw) ||
+        !grid_of(inp, (size_t)(d->n * d->c * d->h * d->w), &gx))
         return WG_QCONV_NA;
-    int ex, ew, x_nonneg, w_nonneg;
-    if (!find_grid(weight, (size_t)(d->oc * k), 127.0, 127.0, &ew, &w_nonneg) ||
-        !find_grid(inp, (size_t)(d->n * d->c * d->h * d->w), 255.0, 127.0, &ex, &x_nonneg))
+    /* 8 bits: u8 x s8 quads, bounded by 4 * taps * 255 * 128 < 2**31 */
+    const int64_t taps8 = (cg + 3) / 4 * d->kh * d->kw, taps16 = (cg + 1) / 2 * d->kh * d->kw;
+    const int u8 = gw.qmax <= 127.0 && gx.qmax <= (gx.nonneg ? 255.0 : 127.0) && 4 * taps8 <= 65536;
+    if (!u8 && !(gw.qmax <= 32767.0 && gx.qmax <= 32767.0 &&
+                 2.0 * (double)taps16 * gx.qmax * gw.qmax < 2147483648.0))
         return WG_QCONV_NA;
-    const int offset = x_nonneg ? 0 : 128; /* signed input: q in [-127, 127] stored as q + 128 */
-    const float sx = (float)ldexp(1.0, ex), sw = (float)ldexp(1.0, ew);
-    const double ulp = ldexp(1.0, -ex - ew); /* value of one integer product */
+    const int cpw = u8 ? 4 : 2, bits = 32 / cpw;
+    const int64_t words = (cg + cpw - 1) / cpw, taps = words * d->kh * d->kw;
+    const int offset = u8 && !gx.nonneg ? 128 : 0; /* signed 8-bit input: stored as q + 128 */
+    const float sx = (float)ldexp(1.0, gx.e), sw = (float)ldexp(1.0, gw.e);
+    const double ulp = ldexp(1.0, -gx.e - gw.e); /* value of one integer product */
+    void (*kernel)(int64_t, const uint32_t *, const int64_t *, const int64_t *, const int8_t *,
+                   int32_t *) = u8 ? qkernel_u8 : qkernel_s16;
     const int64_t hp = (d->oh - 1) * d->sh + (d->kh - 1) * d->dh + 1;
     const int64_t wpd = (d->ow - 1) * d->sw + (d->kw - 1) * d->dw + 1;
     const int64_t panels = (ocg + QNR - 1) / QNR, tasks = d->n * d->groups;
     const int nt = nthreads < 1 ? 1 : nthreads;
     const int per_task = tasks >= nt;
-    const int64_t nbuf = per_task ? nt : 1, img = quads * hp * wpd;
+    const int64_t nbuf = per_task ? nt : 1, img = words * hp * wpd;
     int8_t *wpk = malloc((size_t)(d->groups * panels * taps * 64) + 1);
     int32_t *comp = malloc(sizeof(int32_t) * (size_t)(d->groups * panels * QNR) + 1);
     int64_t *off = malloc(sizeof(int64_t) * (size_t)taps + 1);
@@ -254,30 +278,33 @@ int wg_qconv2d_forward(float *out, const float *inp, const float *weight, const 
         free(wpk), free(comp), free(off), free(pad);
         return WG_ENOMEM;
     }
-    /* weights (oc, cg, kh, kw) -> per group and panel: taps x (16 channels x 4 quad bytes) */
+    /* weights (oc, cg, kh, kw) -> per group and panel: taps x (16 channels x one 32-bit word) */
     for (int64_t g = 0; g < d->groups; g++)
         for (int64_t jp = 0; jp < panels; jp++)
             for (int64_t j = 0; j < QNR; j++) {
                 const int64_t o = jp * QNR + j;
-                int32_t sum = 0;
-                for (int64_t c4 = 0, t = 0; c4 < quads; c4++)
+                int64_t sum = 0;
+                for (int64_t cw = 0, t = 0; cw < words; cw++)
                     for (int64_t u = 0; u < d->kh; u++)
-                        for (int64_t v = 0; v < d->kw; v++, t++)
-                            for (int64_t ci = 0; ci < 4; ci++) {
-                                const int64_t c = c4 * 4 + ci;
-                                int q = 0;
+                        for (int64_t v = 0; v < d->kw; v++, t++) {
+                            uint32_t word = 0;
+                            for (int64_t ci = 0; ci < cpw; ci++) {
+                                const int64_t c = cw * cpw + ci;
+                                int32_t q = 0;
                                 if (o < ocg && c < cg)
-                                    q = (int)(weight[((g * ocg + o) * cg + c) * d->kh * d->kw +
-                                                     u * d->kw + v] * sw);
-                                wpk[(((g * panels + jp) * taps + t) * QNR + j) * 4 + ci] = (int8_t)q;
+                                    q = (int32_t)(weight[((g * ocg + o) * cg + c) * d->kh * d->kw +
+                                                         u * d->kw + v] * sw);
+                                word |= ((uint32_t)q & (u8 ? 0xFFu : 0xFFFFu)) << (bits * ci);
                                 sum += q;
                             }
-                comp[(g * panels + jp) * QNR + j] = offset * sum;
+                            memcpy(wpk + (((g * panels + jp) * taps + t) * QNR + j) * 4, &word, 4);
+                        }
+                comp[(g * panels + jp) * QNR + j] = (int32_t)(offset * sum);
             }
-    for (int64_t c4 = 0, t = 0; c4 < quads; c4++)
+    for (int64_t cw = 0, t = 0; cw < words; cw++)
         for (int64_t u = 0; u < d->kh; u++)
             for (int64_t v = 0; v < d->kw; v++)
-                off[t++] = (c4 * hp + u * d->dh) * wpd + v * d->dw;
+                off[t++] = (cw * hp + u * d->dh) * wpd + v * d->dw;
     const int64_t blocks = (p + QMR - 1) / QMR;
     const int64_t chunk = per_task ? blocks : (blocks + nt - 1) / nt;
     const int64_t per_image = (blocks + chunk - 1) / chunk;
@@ -286,7 +313,7 @@ int wg_qconv2d_forward(float *out, const float *inp, const float *weight, const 
         const int64_t unit1 = per_task ? units : unit0 + per_image;
         if (!per_task) {
             const int64_t ni = unit0 / per_image / d->groups, g = unit0 / per_image % d->groups;
-            pack_image(pad, inp + (ni * d->c + g * cg) * d->h * d->w, cg, hp, wpd, d, sx, offset);
+            pack_image(pad, inp + (ni * d->c + g * cg) * d->h * d->w, cg, hp, wpd, d, sx, offset, cpw);
         }
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
         for (int64_t unit = unit0; unit < unit1; unit++) {
@@ -297,7 +324,7 @@ int wg_qconv2d_forward(float *out, const float *inp, const float *weight, const 
             uint32_t *x = pad;
             if (per_task) {
                 x = pad + img * THREAD_ID();
-                pack_image(x, inp + (ni * d->c + g * cg) * d->h * d->w, cg, hp, wpd, d, sx, offset);
+                pack_image(x, inp + (ni * d->c + g * cg) * d->h * d->w, cg, hp, wpd, d, sx, offset, cpw);
             }
             float *o = out + (ni * d->oc + g * ocg) * p;
             int32_t acc[QMR * QNR];
@@ -309,7 +336,7 @@ int wg_qconv2d_forward(float *out, const float *inp, const float *weight, const 
                     base[r] = (q / d->ow) * d->sh * wpd + (q % d->ow) * d->sw;
                 }
                 for (int64_t jp = 0; jp < panels; jp++) {
-                    qkernel(taps, x, base, off, wpk + (g * panels + jp) * taps * 64, acc);
+                    kernel(taps, x, base, off, wpk + (g * panels + jp) * taps * 64, acc);
                     const int64_t nr = ocg - jp * QNR < QNR ? ocg - jp * QNR : QNR;
                     epilogue(o + jp * QNR * p + pos0, p, mr, nr, acc,
                              comp + (g * panels + jp) * QNR,

@@ -1,9 +1,10 @@
-"""The 8-bit integer convolution (csrc/qconv.c, AVX-512 VNNI) against the NumPy twins.
+"""The integer convolution (csrc/qconv.c, AVX-512 VNNI) against the NumPy twins.
 
-It runs when both operands are fixed-point numbers that fit 8 bits; it must then give the
-exact sum, rounded once, as the double kernel does, whatever the shape.  Elsewhere (NaN,
-values off the grid or too wide) the float kernels must take over unchanged.
-``WAGEUBN_SIMD=avx2`` turns it off (the float kernels of the same machine).
+It runs when both operands are fixed-point numbers that fit 8 bits (u8 x s8) or 16 bits
+(s16 x s16, when the sum provably fits 31 bits); it must then give the exact sum, rounded
+once, as the double kernel does, whatever the shape.  Elsewhere (NaN, subnormals, values too
+wide) the float kernels must take over unchanged.  ``WAGEUBN_SIMD=avx2`` turns it off (the
+float kernels of the same machine).
 """
 import numpy as np
 import pytest
@@ -29,28 +30,34 @@ INT8_CASES = CONV_CASES + [
 ]
 
 
-def _grid_input(rng, shape, signed):
-    """Fixed-point values: q * 2**-7 with q in [-127, 127] (signed) or [0, 255]."""
-    q = rng.integers(-127, 128, shape) if signed else rng.integers(0, 256, shape)
+def _grid_input(rng, shape, signed, top=255):
+    """Fixed-point values: q * 2**-7 with q in [-top // 2, top // 2] (signed) or [0, top]."""
+    q = rng.integers(-(top // 2), top // 2 + 1, shape) if signed else rng.integers(0, top + 1, shape)
     return (q / 128.0).astype(np.float32)
 
 
 @needs_vnni
+@pytest.mark.parametrize("top,wbits", [(255, 8), (4095, 8), (1023, 12)], ids=["u8", "s16", "s16-w12"])
 @pytest.mark.parametrize("signed", [False, True])
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("case", INT8_CASES)
-def test_int8_convolution_equals_the_exact_twin(rng, case, threads, signed):
+def test_int8_convolution_equals_the_exact_twin(rng, case, threads, signed, top, wbits):
     n, c, h, w, oc, k, stride, pads, dil, groups = case
-    x = _grid_input(rng, (n, c, h, w), signed)
-    weight = grid(rng, (oc, c // groups) + k, 8, 8)
+    x = _grid_input(rng, (n, c, h, w), signed, top)
+    weight = grid(rng, (oc, c // groups) + k, wbits, wbits)
     bias = grid(rng, oc, 16, 16)
     expect = twin.quantize(twin.conv2d(x, weight, bias, stride, pads, dil, groups), 12, 12)
-    for exact in (False, True):
+    # fewer than 6 output positions take the float kernels, exact only with exact=True there
+    # once the sums may pass 2**24 grid units
+    integer = expect.shape[2] * expect.shape[3] >= 6
+    small = (c // groups) * k[0] * k[1] * top * 2 ** (wbits - 1) < 2 ** 24
+    for exact in (False, True) if integer or small else (True,):
         out = _C.conv2d(x, weight, bias, stride, pads, dil, groups, (2, 12, 12), exact, threads)
         np.testing.assert_array_equal(out, expect)
-    unrounded = _C.conv2d(x, weight, None, stride, pads, dil, groups, None, False, threads)
-    np.testing.assert_array_equal(unrounded, twin.conv2d(x, weight, None, stride, pads, dil, groups)
-                                  .astype(np.float32))
+    if integer or small:
+        unrounded = _C.conv2d(x, weight, None, stride, pads, dil, groups, None, False, threads)
+        np.testing.assert_array_equal(unrounded, twin.conv2d(x, weight, None, stride, pads, dil, groups)
+                                      .astype(np.float32))
 
 
 @needs_vnni
@@ -70,16 +77,36 @@ def test_int8_path_is_taken_and_exact_where_float32_sums_are_not(rng, monkeypatc
 
 
 @needs_vnni
+def test_16_bit_path_is_taken_and_exact_where_float32_sums_are_not(rng, monkeypatch):
+    # 11-bit inputs and 10-bit weights: sums of 144 products reach 2**28 grid units, past
+    # float32's 2**24 but, bounded by 2 * 72 * 2047 * 1023 < 2**31, fine for int32
+    x = (rng.integers(1500, 2048, (2, 16, 6, 6)) / 64.0).astype(np.float32)
+    weight = (rng.integers(700, 1024, (16, 16, 3, 3)) / 512.0).astype(np.float32)
+    expect = twin.conv2d(x, weight, None, (1, 1), (0, 0, 0, 0), (1, 1), 1).astype(np.float32)
+    np.testing.assert_array_equal(_C.conv2d(x, weight, None, (1, 1), (0, 0, 0, 0), (1, 1), 1, None, False, 2),
+                                  expect)
+    monkeypatch.setenv("WAGEUBN_SIMD", "avx2")
+    floats = _C.conv2d(x, weight, None, (1, 1), (0, 0, 0, 0), (1, 1), 1, None, False, 2)
+    assert not np.array_equal(floats, expect)
+    np.testing.assert_allclose(floats, expect, rtol=1e-5)
+
+
+@needs_vnni
 @pytest.mark.parametrize("make_x", [
-    lambda x: x + np.float32(1 / 1024),  # off the grid: float kernels
-    lambda x: x * 4,  # q up to 1020: too wide for 8 bits
+    lambda x: x + np.float32(1 / 1024),  # a finer grid: 16 bits
+    lambda x: x * 4,  # q up to 1020: 16 bits
+    lambda x: x + np.float32(1 / 2 ** 20),  # q beyond 16 bits: float kernels
     lambda x: np.where(x > 1.5, np.nan, x).astype(np.float32),
     lambda x: np.where(x > 1.5, np.inf, x).astype(np.float32),
+    lambda x: np.where(x > 1.5, np.float32(1e-40), x).astype(np.float32),  # subnormal
     lambda x: np.zeros_like(x),
     lambda x: -x,  # signed: stored with an offset of 128
     lambda x: x[:, :, ::-1, :],  # not contiguous
-], ids=["off-grid", "wide", "nan", "inf", "zeros", "negative", "strided"])
-def test_inputs_outside_8_bits_fall_back_to_the_float_kernels(rng, make_x):
+    lambda x: (x * 2 ** 20).astype(np.float32),  # large whole numbers: q * 2**e with e < 0
+], ids=["finer", "wide", "too-wide", "nan", "inf", "subnormal", "zeros", "negative", "strided", "large"])
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the twin on Inf - Inf
+def test_any_input_gives_the_exact_result(rng, make_x):
+    # integer kernels where the values allow, float kernels elsewhere: always the exact sum
     x = make_x(_grid_input(rng, (2, 6, 7, 7), False))
     weight = grid(rng, (5, 6, 3, 3), 8, 8)
     expect = twin.conv2d(x, weight, None, (1, 1), (1, 1, 1, 1), (1, 1), 1)
@@ -88,9 +115,10 @@ def test_inputs_outside_8_bits_fall_back_to_the_float_kernels(rng, make_x):
 
 
 @needs_vnni
-def test_weights_outside_8_bits_fall_back(rng):
+def test_any_weights_give_the_exact_result(rng):
     x = _grid_input(rng, (1, 4, 6, 6), False)
-    for weight in (grid(rng, (3, 4, 3, 3), 8, 8) * 3, grid(rng, (3, 4, 3, 3), 8, 8) + np.float32(1 / 512)):
+    for weight in (grid(rng, (3, 4, 3, 3), 8, 8) * 3, grid(rng, (3, 4, 3, 3), 8, 8) + np.float32(1 / 512),
+                   grid(rng, (3, 4, 3, 3), 8, 8) + np.float32(1 / 2 ** 22)):
         expect = twin.conv2d(x, weight, None, (1, 1), (0, 0, 0, 0), (1, 1), 1).astype(np.float32)
         out = _C.conv2d(x, weight, None, (1, 1), (0, 0, 0, 0), (1, 1), 1, None, True, 1)
         np.testing.assert_array_equal(out, expect)

@@ -643,3 +643,27 @@ def test_iostrict_output_saturates_and_float_output_overflows_to_inf():
     assert out[0] == np.inf and out[1] == -np.inf and out[2] == F32(round(2**3.5 * 128) / 128)
     bn.running_var[...] = 2.0**-20  # quantized to 0: 1 / sqrt(0 + eps=0) is inf, 0 * inf NaN
     assert np.isnan(bn(np.ones((1, 1, 1, 1), F32))).all()
+
+
+def test_activations_do_not_fault_in_fresh_pages_on_every_call():
+    # _C tunes glibc's malloc at import (csrc/binding.c): MiB-sized activations are reused
+    # from the heap instead of being mapped and faulted in again on each call
+    if UNDER_SANITIZER:  # ASan brings its own allocator; mallopt does not reach it
+        pytest.skip("AddressSanitizer replaces glibc's malloc")
+    code = textwrap.dedent("""
+        import resource, numpy as np, wageubn.function as nn
+        net = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU())
+        x = np.random.default_rng(0).random((32, 16, 32, 32), dtype=np.float32)
+        for _ in range(3):
+            net(x)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(5):
+            net(x)
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    """)
+    def faults(env):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**os.environ, **env})
+        return int(out.stdout)
+    tuned, untuned = faults({}), faults({"WAGEUBN_MALLOC_TUNING": "0"})
+    assert tuned < 200 < untuned, (tuned, untuned)  # 2 MiB activations: 512 pages each
