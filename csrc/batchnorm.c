@@ -4,7 +4,8 @@
 
 void wg_batchnorm_forward(float *out, const float *x, const float *mean, const float *var,
                           const float *weight, const float *bias, double eps, int64_t n,
-                          int64_t c, int64_t hw, const wg_format *out_fmt, double lo, double hi,
+                          int64_t c, int64_t hw, const wg_format *in_fmt, const wg_format *out_fmt,
+                          double lo, double hi,
                           int nthreads)
 {
     (void)nthreads;
@@ -14,7 +15,7 @@ void wg_batchnorm_forward(float *out, const float *x, const float *mean, const f
     for (int64_t pl = 0; pl < planes; pl++) {
         const int64_t ch = pl % c;
         wg_map m;
-        m.in = wg_format_make(WG_FMT_NONE, 1, 1);
+        m.in = *in_fmt;
         m.out = *out_fmt;
         m.affine = 1;
         m.alpha = (weight ? weight[ch] : 1.0) / sqrt((double)var[ch] + eps);

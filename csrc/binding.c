@@ -408,16 +408,18 @@ static int64_t window_out(int64_t in, int64_t pad_sum, int64_t k, int64_t s, int
 static PyObject *patch_layer(PyObject *args, PyObject *kw, int adder)
 {
     static char *names[] = {"input", "weight", "bias", "stride", "padding", "dilation",
-                            "groups", "out_fmt", "exact", "nthreads", NULL};
+                            "groups", "out_fmt", "exact", "nthreads", "in_fmt", NULL};
     PyObject *xo, *wo, *bo = Py_None, *so, *po, *dlo, *fo = Py_None, *go = NULL, *nto = NULL;
+    PyObject *fio = Py_None;
     long long groups;
     int exact = 0, nthreads, ok;
     int64_t stride[2], pad[4], dil[2];
-    wg_format f;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOO|OOpO", names, &xo, &wo, &bo, &so, &po,
-                                     &dlo, &go, &fo, &exact, &nto) ||
+    wg_format f, fi;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOO|OOpOO", names, &xo, &wo, &bo, &so, &po,
+                                     &dlo, &go, &fo, &exact, &nto, &fio) ||
         parse_ints(so, stride, 2, 1, "stride") || parse_ints(po, pad, 4, 0, "padding") ||
         parse_ints(dlo, dil, 2, 1, "dilation") || parse_format(fo, &f, "out_fmt") ||
+        parse_format(fio, &fi, "in_fmt") ||
         opt_int(go, "groups", 1, (long long)1 << 40, 1, &groups) || get_threads(nto, &nthreads))
         return NULL;
     if (groups < 1 || (adder && groups != 1)) {
@@ -469,7 +471,7 @@ static PyObject *patch_layer(PyObject *args, PyObject *kw, int adder)
     int rc;
     Py_BEGIN_ALLOW_THREADS
     rc = (adder ? wg_adder2d_forward : wg_conv2d_forward)(F32(out), F32(x), F32(w), F32_OR_NULL(b),
-                                                         &d, &f, exact, nthreads);
+                                                         &d, &fi, &f, exact, nthreads);
     Py_END_ALLOW_THREADS
     if (rc != WG_OK) {
         Py_CLEAR(out);
@@ -558,16 +560,17 @@ static PyObject *py_batchnorm(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
     static char *names[] = {"input", "mean", "var", "weight", "bias", "eps", "out_fmt",
-                            "nthreads", "lo", "hi", NULL};
+                            "nthreads", "lo", "hi", "in_fmt", NULL};
     PyObject *xo, *mo, *vo, *wo = Py_None, *bo = Py_None, *fo = Py_None, *epso = NULL, *nto = NULL;
-    PyObject *loo = NULL, *hio = NULL;
+    PyObject *loo = NULL, *hio = NULL, *fio = Py_None;
     double eps = 1e-5, lo = -INFINITY, hi = INFINITY;
     int nthreads, okw, okb;
-    wg_format f;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|OOOOOOO:batchnorm", names, &xo, &mo, &vo, &wo,
-                                     &bo, &epso, &fo, &nto, &loo, &hio) ||
+    wg_format f, fi;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|OOOOOOOO:batchnorm", names, &xo, &mo, &vo, &wo,
+                                     &bo, &epso, &fo, &nto, &loo, &hio, &fio) ||
         (epso && get_double(epso, "eps", &eps)) || (loo && get_double(loo, "lo", &lo)) ||
         (hio && get_double(hio, "hi", &hi)) || parse_format(fo, &f, "out_fmt") ||
+        parse_format(fio, &fi, "in_fmt") ||
         get_threads(nto, &nthreads))
         return NULL;
     PyArrayObject *x = NULL, *m = NULL, *v = NULL, *w = NULL, *b = NULL, *out = NULL;
@@ -582,7 +585,7 @@ static PyObject *py_batchnorm(PyObject *self, PyObject *args, PyObject *kw)
         goto done;
     Py_BEGIN_ALLOW_THREADS
     wg_batchnorm_forward(F32(out), F32(x), F32(m), F32(v), F32_OR_NULL(w), F32_OR_NULL(b), eps, n,
-                         c, hw, &f, lo, hi, nthreads);
+                         c, hw, &fi, &f, lo, hi, nthreads);
     Py_END_ALLOW_THREADS
 done:
     Py_XDECREF(x);
@@ -841,10 +844,10 @@ static PyMethodDef methods[] = {
     KW_METHOD(constquant, "constquant(x, k, k_dr, *, seed): WAGEUBN weight-gradient quantization."),
     KW_METHOD(errorquant, "errorquant(x, k): WAGEUBN error quantization."),
     KW_METHOD(clamp, "clamp(x, lo, hi, in_fmt, out_fmt, inplace, nthreads): ReLU / ReLU6."),
-    KW_METHOD(conv2d, "conv2d(input, weight, bias, stride, padding4, dilation, groups, out_fmt, exact, nthreads)."),
-    KW_METHOD(adder2d, "adder2d(input, weight, bias, stride, padding4, dilation, groups, out_fmt, exact, nthreads)."),
+    KW_METHOD(conv2d, "conv2d(input, weight, bias, stride, padding4, dilation, groups, out_fmt, exact, nthreads, in_fmt=None): in_fmt quantizes the input first."),
+    KW_METHOD(adder2d, "adder2d(input, weight, bias, stride, padding4, dilation, groups, out_fmt, exact, nthreads, in_fmt=None)."),
     KW_METHOD(linear, "linear(input, weight, bias, out_fmt, exact, nthreads)."),
-    KW_METHOD(batchnorm, "batchnorm(input, mean, var, weight, bias, eps, out_fmt, nthreads, lo=-inf, hi=inf): clamp to [lo, hi] before the output format (a fused ReLU)."),
+    KW_METHOD(batchnorm, "batchnorm(input, mean, var, weight, bias, eps, out_fmt, nthreads, lo=-inf, hi=inf, in_fmt=None): in_fmt quantizes the input first; clamp to [lo, hi] before the output format (a fused ReLU)."),
     KW_METHOD(batchnorm_stats, "batchnorm_stats(input, nthreads) -> (mean, biased var) per channel."),
     KW_METHOD(maxpool, "maxpool(input4d, kernel3, stride3, padding3, dilation3, ceil_mode, return_indices, ...)."),
     KW_METHOD(avgpool, "avgpool(input4d, kernel3, stride3, padding3, dilation3, ceil_mode, False, count_include_pad, divisor_override, ...)."),

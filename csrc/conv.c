@@ -365,8 +365,8 @@ static int conv_rows(float *out, const float *inp, const float *weight, const fl
 #endif
 
 int wg_patch_forward(float *out, const float *inp, const float *weight, const float *bias,
-                     const wg_conv2d_dims *d, const wg_format *out_fmt, int exact, int nthreads,
-                     wg_patch_op op)
+                     const wg_conv2d_dims *d, const wg_format *in_fmt, const wg_format *out_fmt,
+                     int exact, int nthreads, wg_patch_op op)
 {
     if (d->n == 0 || d->oc == 0 || d->oh * d->ow == 0)
         return WG_OK;
@@ -374,9 +374,19 @@ int wg_patch_forward(float *out, const float *inp, const float *weight, const fl
     if (d->n * d->oh * d->ow * d->oc * (d->c / d->groups) * d->kh * d->kw < WG_PARALLEL_MIN_OPS)
         nthreads = 1;
     if (op == WG_PATCH_DOT && d->oh * d->ow >= MR) {
-        const int r = wg_qconv2d_forward(out, inp, weight, bias, d, out_fmt, nthreads);
+        const int r = wg_qconv2d_forward(out, inp, weight, bias, d, in_fmt, out_fmt, nthreads);
         if (r != WG_QCONV_NA)
             return r;
+    }
+    if (in_fmt && in_fmt->kind != WG_FMT_NONE) { /* quantize a copy of the input, then as usual */
+        const size_t size = (size_t)(d->n * d->c * d->h * d->w);
+        float *q = malloc(sizeof(float) * size + 1);
+        if (!q)
+            return WG_ENOMEM;
+        wg_quantize_array(q, inp, size, in_fmt, nthreads);
+        const int r = wg_patch_forward(out, q, weight, bias, d, NULL, out_fmt, exact, nthreads, op);
+        free(q);
+        return r;
     }
     /* One window over each whole image (LeNet's last convolution): a fully connected layer,
      * whose GEMM takes the batch as its rows. */
@@ -401,7 +411,9 @@ int wg_patch_forward(float *out, const float *inp, const float *weight, const fl
 }
 
 int wg_conv2d_forward(float *out, const float *inp, const float *weight, const float *bias,
-                      const wg_conv2d_dims *d, const wg_format *out_fmt, int exact, int nthreads)
+                      const wg_conv2d_dims *d, const wg_format *in_fmt, const wg_format *out_fmt,
+                      int exact, int nthreads)
 {
-    return wg_patch_forward(out, inp, weight, bias, d, out_fmt, exact, nthreads, WG_PATCH_DOT);
+    return wg_patch_forward(out, inp, weight, bias, d, in_fmt, out_fmt, exact, nthreads,
+                            WG_PATCH_DOT);
 }

@@ -155,10 +155,15 @@ DEFINE_QKERNEL(qkernel_u8, _mm512_dpbusd_epi32)
 DEFINE_QKERNEL(qkernel_s16, _mm512_dpwssd_epi32)
 
 /* The padded image of one (image, group) as words of cpw channels (4 u8 or 2 s16) of
- * q = x * s + offset; a group's channels past cg are 0, padding is the stored zero (offset). */
-WG_VNNI static void pack_image(uint32_t *dst, const float *src, int64_t cg, int64_t hp, int64_t wp,
-                               const wg_conv2d_dims *d, float s, int offset, int cpw)
+ * q = x * s + offset; a group's channels past cg are 0, padding is the stored zero (offset).
+ * bound > 0 quantizes on the way (the layer's input format, alldirectquant): x * s clamped to
+ * +-bound, rounded half to even, as wg_quantize.  Returns 1 when a NaN was seen (the caller
+ * then computes the layer in float, where NaN propagates). */
+WG_VNNI static int pack_image(uint32_t *dst, const float *src, int64_t cg, int64_t hp, int64_t wp,
+                              const wg_conv2d_dims *d, float s, int offset, int cpw, float bound)
 {
+    __mmask16 nan = 0;
+    const __m512 vb = _mm512_set1_ps(bound), vnb = _mm512_set1_ps(-bound);
     const int64_t words = (cg + cpw - 1) / cpw, bits = 32 / cpw;
     const int64_t x0 = d->pw < wp ? d->pw : wp, x1 = d->pw + d->w < wp ? d->pw + d->w : wp;
     const __m512 vs = _mm512_set1_ps(s);
@@ -187,8 +192,13 @@ WG_VNNI static void pack_image(uint32_t *dst, const float *src, int64_t cg, int6
                 const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
                 __m512i word = _mm512_setzero_si512();
                 for (int64_t ci = 0; ci < nc; ci++) {
-                    const __m512 v = _mm512_maskz_loadu_ps(m, srow + ci * d->h * d->w + sx);
-                    __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v, vs)), voff);
+                    __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, srow + ci * d->h * d->w + sx), vs);
+                    if (bound > 0.0f) { /* clamp then round: bound is whole, so round then clamp */
+                        nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+                        v = _mm512_min_ps(_mm512_max_ps(v, vnb), vb);
+                    }
+                    const __m512i q0 = _mm512_cvt_roundps_epi32(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                    __m512i q = _mm512_add_epi32(q0, voff);
                     q = _mm512_sll_epi32(_mm512_and_si512(q, field), _mm_cvtsi32_si128((int)(bits * ci)));
                     word = _mm512_or_si512(word, q);
                 }
@@ -196,6 +206,7 @@ WG_VNNI static void pack_image(uint32_t *dst, const float *src, int64_t cg, int6
             }
         }
     }
+    return nan != 0;
 }
 
 /* wg_quantize on eight doubles (vrndscalepd rounds half to even; min / max keep NaN). */
@@ -243,13 +254,21 @@ WG_VNNI static void epilogue(float *o, int64_t p, int64_t mr, int64_t nr, const 
 #endif
 
 int wg_qconv2d_forward(float *out, const float *inp, const float *weight, const float *bias,
-                       const wg_conv2d_dims *d, const wg_format *fmt, int nthreads)
+                       const wg_conv2d_dims *d, const wg_format *in_fmt, const wg_format *fmt,
+                       int nthreads)
 {
 #ifdef WG_X86
     const int64_t cg = d->c / d->groups, ocg = d->oc / d->groups, p = d->oh * d->ow;
+    const int quantize = in_fmt && in_fmt->kind != WG_FMT_NONE;
     grid_info gw, gx;
-    if (!wg_int8_available() || !grid_of(weight, (size_t)(d->oc * cg * d->kh * d->kw), &gw) ||
-        !grid_of(inp, (size_t)(d->n * d->c * d->h * d->w), &gx))
+    if (!wg_int8_available() || !grid_of(weight, (size_t)(d->oc * cg * d->kh * d->kw), &gw))
+        return WG_QCONV_NA;
+    if (quantize) { /* the input's format is its grid: q = round(x * scale), |q| <= bound */
+        if (in_fmt->kind != WG_FMT_CLAMPED || in_fmt->bound > 32767.0 || in_fmt->scale > 0x1p120 ||
+            in_fmt->scale < 0x1p-120)
+            return WG_QCONV_NA;
+        gx.e = ilogb(in_fmt->scale), gx.qmax = in_fmt->bound, gx.nonneg = 0;
+    } else if (!grid_of(inp, (size_t)(d->n * d->c * d->h * d->w), &gx))
         return WG_QCONV_NA;
     /* 8 bits: u8 x s8 quads, bounded by 4 * taps * 255 * 128 < 2**31 */
     const int64_t taps8 = (cg + 3) / 4 * d->kh * d->kw, taps16 = (cg + 1) / 2 * d->kh * d->kw;
@@ -261,6 +280,8 @@ int wg_qconv2d_forward(float *out, const float *inp, const float *weight, const 
     const int64_t words = (cg + cpw - 1) / cpw, taps = words * d->kh * d->kw;
     const int offset = u8 && !gx.nonneg ? 128 : 0; /* signed 8-bit input: stored as q + 128 */
     const float sx = (float)ldexp(1.0, gx.e), sw = (float)ldexp(1.0, gw.e);
+    const float qbound = quantize ? (float)gx.qmax : 0.0f;
+    int nan = 0;
     const double ulp = ldexp(1.0, -gx.e - gw.e); /* value of one integer product */
     void (*kernel)(int64_t, const uint32_t *, const int64_t *, const int64_t *, const int8_t *,
                    int32_t *) = u8 ? qkernel_u8 : qkernel_s16;
@@ -313,9 +334,10 @@ int wg_qconv2d_forward(float *out, const float *inp, const float *weight, const 
         const int64_t unit1 = per_task ? units : unit0 + per_image;
         if (!per_task) {
             const int64_t ni = unit0 / per_image / d->groups, g = unit0 / per_image % d->groups;
-            pack_image(pad, inp + (ni * d->c + g * cg) * d->h * d->w, cg, hp, wpd, d, sx, offset, cpw);
+            nan |= pack_image(pad, inp + (ni * d->c + g * cg) * d->h * d->w, cg, hp, wpd, d, sx,
+                              offset, cpw, qbound);
         }
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(| : nan)
         for (int64_t unit = unit0; unit < unit1; unit++) {
             const int64_t t = unit / per_image;
             const int64_t b0 = unit % per_image * chunk;
@@ -324,7 +346,8 @@ int wg_qconv2d_forward(float *out, const float *inp, const float *weight, const 
             uint32_t *x = pad;
             if (per_task) {
                 x = pad + img * THREAD_ID();
-                pack_image(x, inp + (ni * d->c + g * cg) * d->h * d->w, cg, hp, wpd, d, sx, offset, cpw);
+                nan |= pack_image(x, inp + (ni * d->c + g * cg) * d->h * d->w, cg, hp, wpd, d, sx,
+                                  offset, cpw, qbound);
             }
             float *o = out + (ni * d->oc + g * ocg) * p;
             int32_t acc[QMR * QNR];
@@ -346,9 +369,9 @@ int wg_qconv2d_forward(float *out, const float *inp, const float *weight, const 
         }
     }
     free(wpk), free(comp), free(off), free(pad);
-    return WG_OK;
+    return nan ? WG_QCONV_NA : WG_OK; /* NaN inputs: the float kernels, which propagate it */
 #else
-    (void)out, (void)inp, (void)weight, (void)bias, (void)d, (void)fmt, (void)nthreads;
+    (void)out, (void)inp, (void)weight, (void)bias, (void)d, (void)in_fmt, (void)fmt, (void)nthreads;
     return WG_QCONV_NA;
 #endif
 }

@@ -134,11 +134,14 @@ typedef struct {
 } wg_conv2d_dims;
 
 /*
- * out = quantize_out(conv2d(inp, weight) + bias).  bias may be NULL.
- * exact != 0 accumulates in double (exact for fixed-point operands), else in float.
+ * out = quantize_out(conv2d(quantize_in(inp), weight) + bias).  bias may be NULL; in_fmt NULL
+ * or kind NONE leaves the input as it is (else it is quantized on the way, or into a
+ * temporary copy).  exact != 0 accumulates in double (exact for fixed-point operands), else
+ * in float; operands on a fixed-point grid that fits may run in integers (qconv.c).
  */
 int wg_conv2d_forward(float *out, const float *inp, const float *weight, const float *bias,
-                      const wg_conv2d_dims *d, const wg_format *out_fmt, int exact, int nthreads);
+                      const wg_conv2d_dims *d, const wg_format *in_fmt, const wg_format *out_fmt,
+                      int exact, int nthreads);
 
 /* 1 when the 8-bit integer convolution runs here: AVX-512 VNNI, and neither WAGEUBN_PORTABLE
  * nor WAGEUBN_SIMD (e.g. WAGEUBN_SIMD=avx2: float kernels only) is set. */
@@ -150,10 +153,12 @@ enum { WG_QCONV_NA = -1 };
  * The convolution in 8-bit integers (qconv.c) when its operands are fixed-point numbers that
  * fit: every weight q * 2**-ew with |q| <= 127, every input q * 2**-ex with q in [0, 255] or
  * [-127, 127].  The result is the exact sum, rounded as by wg_conv2d_forward with exact != 0.
+ * in_fmt (NULL or kind NONE: none) quantizes the input while it is packed.
  * WG_OK, WG_ENOMEM, or WG_QCONV_NA (not applicable here: use the float kernels).
  */
 int wg_qconv2d_forward(float *out, const float *inp, const float *weight, const float *bias,
-                       const wg_conv2d_dims *d, const wg_format *fmt, int nthreads);
+                       const wg_conv2d_dims *d, const wg_format *in_fmt, const wg_format *fmt,
+                       int nthreads);
 
 /* The product of a matrix multiply: a . b, or AdderNet's -|a - b|. */
 typedef enum { WG_PATCH_DOT = 0, WG_PATCH_NEG_L1 = 1 } wg_patch_op;
@@ -181,8 +186,8 @@ int wg_gemm(float *out, int64_t ldo, const float *a, int64_t lda, const wg_bsrc 
 
 /* The sliding-window driver behind conv2d and adder2d. */
 int wg_patch_forward(float *out, const float *inp, const float *weight, const float *bias,
-                     const wg_conv2d_dims *d, const wg_format *out_fmt, int exact, int nthreads,
-                     wg_patch_op op);
+                     const wg_conv2d_dims *d, const wg_format *in_fmt, const wg_format *out_fmt,
+                     int exact, int nthreads, wg_patch_op op);
 
 /* out (m, n) = quantize_out(x (m, k) . w (n, k)^T + bias (n)).  bias may be NULL. */
 int wg_linear_forward(float *out, const float *x, const float *w, const float *bias, int64_t m,
@@ -191,20 +196,21 @@ int wg_linear_forward(float *out, const float *x, const float *w, const float *b
 /* AdderNet: out[n,o,i,j] = -sum_{c,u,v} |x[n,c,i*s+u*d-p, j*s+v*d-p] - w[o,c,u,v]| + bias[o],
  * zero padding; groups must be 1. */
 int wg_adder2d_forward(float *out, const float *inp, const float *weight, const float *bias,
-                       const wg_conv2d_dims *d, const wg_format *out_fmt, int exact, int nthreads);
+                       const wg_conv2d_dims *d, const wg_format *in_fmt, const wg_format *out_fmt,
+                       int exact, int nthreads);
 
 /* ------------------------------------------------------------------------ */
 /* Batch normalisation (batchnorm.c)                                        */
 /* ------------------------------------------------------------------------ */
 
-/* out[n,c,i] = quantize_out(clamp(x * alpha[c] + beta[c], lo, hi)) with
+/* out[n,c,i] = quantize_out(clamp(quantize_in(x) * alpha[c] + beta[c], lo, hi)) with
  * alpha = weight[c] / sqrt(var[c] + eps), beta = bias[c] - mean[c] * alpha (torch's form),
  * computed in double; weight / bias may be NULL (1 / 0); lo / hi (+-INFINITY: none) fuse a
  * following ReLU / ReLU6 whose formats allow it. */
 void wg_batchnorm_forward(float *out, const float *x, const float *mean, const float *var,
                           const float *weight, const float *bias, double eps, int64_t n,
-                          int64_t c, int64_t hw, const wg_format *out_fmt, double lo, double hi,
-                          int nthreads);
+                          int64_t c, int64_t hw, const wg_format *in_fmt, const wg_format *out_fmt,
+                          double lo, double hi, int nthreads);
 
 /* Per-channel mean and biased variance of x (n, c, hw), in double. */
 void wg_batchnorm_stats(double *mean, double *var, const float *x, int64_t n, int64_t c,

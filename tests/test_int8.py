@@ -143,3 +143,56 @@ def test_iostrict_network_is_identical_with_and_without_the_integer_kernel(rng, 
     ours = net(x)
     monkeypatch.setenv("WAGEUBN_SIMD", "avx2")
     np.testing.assert_array_equal(net(x), ours)
+
+
+@pytest.mark.parametrize("in_fmt", [(2, 8, 8), (2, 6, 8), (2, 12, 16), (1, 8, 8), (2, 4, 3), None],
+                         ids=["8-bit", "6-dec", "16-bit", "direct", "3-bit", "none"])
+@pytest.mark.parametrize("case", INT8_CASES)
+def test_input_format_is_applied_by_the_kernel(rng, case, in_fmt):
+    # iostrict layers pass their input format: the integer kernel quantizes while packing,
+    # the others quantize a copy; both must equal quantize-then-convolve
+    n, c, h, w, oc, k, stride, pads, dil, groups = case
+    x = (rng.standard_normal((n, c, h, w)) * 1.5).astype(np.float32)
+    weight = grid(rng, (oc, c // groups) + k, 8, 8)
+    bias = grid(rng, oc, 16, 16)
+    xq = x if in_fmt is None else twin.quantize(x, in_fmt[1], in_fmt[2] if in_fmt[0] == 2 else None)
+    expect = twin.quantize(twin.conv2d(xq.astype(np.float32), weight, bias, stride, pads, dil, groups), 12, 12)
+    out = _C.conv2d(x, weight, bias, stride, pads, dil, groups, (2, 12, 12), True, 2, in_fmt)
+    np.testing.assert_array_equal(out, expect)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+@pytest.mark.parametrize("special", [np.nan, np.inf, -np.inf])
+def test_input_format_with_nan_and_inf(rng, special, monkeypatch):
+    # NaN propagates to the windows that hold it (the integer kernel hands over to the float
+    # ones); +-Inf is clamped by alldirectquant like any large value
+    x = (rng.standard_normal((2, 4, 8, 8))).astype(np.float32)
+    x[1, 2, 3, 4] = special
+    weight = grid(rng, (5, 4, 3, 3), 8, 8)
+    ours = _C.conv2d(x, weight, None, (1, 1), (1, 1, 1, 1), (1, 1), 1, None, True, 2, (2, 8, 8))
+    monkeypatch.setenv("WAGEUBN_SIMD", "avx2")
+    floats = _C.conv2d(_C.quantize(x, (2, 8, 8)), weight, None, (1, 1), (1, 1, 1, 1), (1, 1), 1, None, True, 2)
+    np.testing.assert_array_equal(ours, floats)
+    assert np.isnan(ours).any() == np.isnan(special)
+
+
+@pytest.mark.parametrize("in_fmt", [(2, 8, 8), (1, 5, 8), None])
+def test_batchnorm_and_adder_apply_the_input_format(rng, in_fmt):
+    x = (rng.standard_normal((2, 3, 5, 5)) * 2).astype(np.float32)
+    xq = x if in_fmt is None else _C.quantize(x, in_fmt)
+    mean, var = rng.standard_normal(3).astype(np.float32), rng.random(3).astype(np.float32) + 0.5
+    np.testing.assert_array_equal(_C.batchnorm(x, mean, var, None, None, 1e-5, (2, 8, 8), 2, in_fmt=in_fmt),
+                                  _C.batchnorm(xq, mean, var, None, None, 1e-5, (2, 8, 8), 2))
+    weight = grid(rng, (4, 3, 3, 3), 8, 8)
+    np.testing.assert_array_equal(
+        _C.adder2d(x, weight, None, (1, 1), (1, 1, 1, 1), (1, 1), 1, None, True, 2, in_fmt),
+        _C.adder2d(xq, weight, None, (1, 1), (1, 1, 1, 1), (1, 1), 1, None, True, 2))
+
+
+def test_batchnorm_fused_clamp_is_a_following_relu(rng):
+    x = (rng.standard_normal((2, 3, 5, 5)) * 4).astype(np.float32)
+    mean, var = rng.standard_normal(3).astype(np.float32), rng.random(3).astype(np.float32) + 0.5
+    plain = _C.batchnorm(x, mean, var, None, None, 1e-5, None, 2)
+    for lo, hi in ((0.0, np.inf), (0.0, 6.0), (-1.0, 1.0)):
+        fused = _C.batchnorm(x, mean, var, None, None, 1e-5, (2, 8, 8), 2, lo, hi)
+        np.testing.assert_array_equal(fused, _C.clamp(plain, lo, hi, None, (2, 8, 8)))

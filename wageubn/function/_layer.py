@@ -138,9 +138,12 @@ class QuantLayer(Module):
         return state
 
     def weighted_operands(self, x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray], k: int,
-                          adder: bool = False):
+                          adder: bool = False, quantize_input: bool = True):
         """(x, weight, bias, out_fmt, exact) for the kernel of a layer with weight and bias,
         whose outputs each sum ``k`` products (AdderNet's ``|x - w|`` with ``adder``).
+
+        ``quantize_input=False`` leaves the iostrict input quantization to the kernel
+        (``in_fmt=self.io_fmt("input")``), which does it while packing its operands.
 
         With iostrict every operand is on a fixed-point grid and the output format rounds
         the exact sum.  Float32 accumulation already gives it while every partial sum, in
@@ -150,7 +153,7 @@ class QuantLayer(Module):
         if not self.quant:
             return x, weight, bias, (NONE, 1, 1), False
         strict = bool(self.iostrict)
-        if strict:
+        if strict and quantize_input:
             x = self.q(x, "input")
         exact = strict and self._sum_bound(k, adder) >= 2 ** 24
         return x, self.q_param(weight, "weight"), self.q_param(bias, "bias"), self.io_fmt("output"), exact

@@ -89,10 +89,9 @@ class BatchNorm2d(QuantLayer):
         else:
             mean, var = self.running_mean, self.running_var
         weight, bias = self.weight, self.bias
-        if self.quant:
-            if self.iostrict:
-                x = self.q(x, "input")
+        if self.quant:  # the input is quantized (iostrict) by the kernel, in the same pass
             mean, var = self.q_param(mean, "mean"), self.q_param(var, "var")
             weight, bias = self.q_param(weight, "weight"), self.q_param(bias, "bias")
         out_fmt = self.fmt("output") if self.quant else self.io_fmt("output")
-        return _C.batchnorm(x, mean, var, weight, bias, float(self.eps), out_fmt, get_num_threads())
+        return _C.batchnorm(x, mean, var, weight, bias, float(self.eps), out_fmt, get_num_threads(),
+                            in_fmt=self.io_fmt("input"))

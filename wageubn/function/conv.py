@@ -121,7 +121,8 @@ class Conv2d(QuantLayer):
             x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), mode=_NUMPY_PAD[self.padding_mode])
             pads = (0, 0, 0, 0)
         weight = self.weight
-        x, weight, bias, out_fmt, exact = self.weighted_operands(x, weight, self.bias, weight.size // max(weight.shape[0], 1))
+        x, weight, bias, out_fmt, exact = self.weighted_operands(
+            x, weight, self.bias, weight.size // max(weight.shape[0], 1), quantize_input=False)
         out = _C.conv2d(x, weight, bias, self.stride, pads, self.dilation, self.groups, out_fmt, exact,
-                        get_num_threads())
+                        get_num_threads(), self.io_fmt("input"))
         return out[0] if unbatched else out
