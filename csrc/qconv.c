@@ -278,6 +278,10 @@ int wg_qconv2d_forward(float *out, const float *inp, const float *weight, const 
         return WG_QCONV_NA;
     const int cpw = u8 ? 4 : 2, bits = 32 / cpw;
     const int64_t words = (cg + cpw - 1) / cpw, taps = words * d->kh * d->kw;
+    /* Few channels on both sides (LeNet's first layer: 1 -> 6) would leave most of each word
+     * and most of the 16 lanes empty: the float kernels do better there. */
+    if ((double)cg / (double)(words * cpw) * (double)ocg / (double)((ocg + QNR - 1) / QNR * QNR) < 0.25)
+        return WG_QCONV_NA;
     const int offset = u8 && !gx.nonneg ? 128 : 0; /* signed 8-bit input: stored as q + 128 */
     const float sx = (float)ldexp(1.0, gx.e), sw = (float)ldexp(1.0, gw.e);
     const float qbound = quantize ? (float)gx.qmax : 0.0f;
