@@ -205,7 +205,8 @@ DEFINE_FEW_POSITIONS(few_f64_l1, double, NEG_ABS_DIFF)
         /* Enough images x groups: one per thread; else threads share an image's positions. */ \
         const int per_task = tasks >= nt;                                                    \
         const int64_t nbuf = per_task ? nt : 1, img = cg * hp * wpd;                         \
-        T *wpk = malloc(sizeof(T) * (size_t)(d->groups * panels * NR * k) + 1);              \
+        /* 64-byte aligned: the kernel's vector loads never split a cache line */            \
+        T *wpk = aligned_alloc(64, (sizeof(T) * (size_t)(d->groups * panels * NR * k) + 64) / 64 * 64); \
         int64_t *off = malloc(sizeof(int64_t) * (size_t)k + 1);                              \
         float *pad = malloc(sizeof(float) * (size_t)(nbuf * img) + 1);                       \
         if (!wpk || !off || !pad) {                                                          \
