@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import wageubn.function as F
+from wageubn import _C
 from wageubn.function import number as N
 
 import twins as T
@@ -648,3 +649,30 @@ def test_gwquant_vs_reference_backward(ref, torch, kgw, kdr):
     tol = 5 * 0.5 * 2.0 ** (1 - kgw) / np.sqrt(n) * np.sqrt(2) + 1e-12
     assert np.all(np.abs(ours - theirs) <= tol), (ours, theirs)
     assert_same(N.gradquant(tiled, kgw, kdr, seed=9), N.gwquant(tiled, kgw, kdr, seed=9))
+
+
+def _special_values():
+    rng = np.random.default_rng(0)
+    scales = (1e-30, 1e-3, 1, 100, 1e6, 1e30, 3e38)
+    with np.errstate(over="ignore"):
+        vals = np.concatenate([(rng.standard_normal(500) * s).astype(np.float32) for s in scales])
+    edge = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-40, 0.5, 1.5, 2.5, -0.5, 3.4e38,
+                     -3.4e38, 8388608.5, 16777215, 2 ** 23 + 1], np.float32)
+    ties = (np.arange(-2000, 2000) / 256 + 1 / 512).astype(np.float32)
+    return np.concatenate([vals, edge, ties])
+
+
+@pytest.mark.parametrize("kind", [1, 2])
+@pytest.mark.parametrize("dec", [-60, -10, 0, 1, 8, 24, 30, 101, 130])
+@pytest.mark.parametrize("all_", [1, 8, 24, 25, 40])
+def test_vector_element_maps_equal_the_scalar_formula_bit_for_bit(kind, dec, all_, monkeypatch):
+    # quantize / clamp run in float32 (8 lanes) where that is exact, in double (4 lanes)
+    # elsewhere; both must give the portable scalar result, signed zeros and NaN included
+    vals, f = _special_values(), (kind, dec, all_)
+    outs = {}
+    for portable in ("1", "0"):
+        monkeypatch.setenv("WAGEUBN_PORTABLE", portable)
+        outs[portable] = [_C.quantize(vals, f)] + [_C.clamp(vals, lo, hi, f, f, False, 1)
+                                                   for lo, hi in ((0.0, np.inf), (0.0, 6.0), (-1.5, 1e30))]
+    for a, b in zip(outs["0"], outs["1"]):
+        np.testing.assert_array_equal(a.view(np.int32), b.view(np.int32))
