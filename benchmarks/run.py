@@ -526,12 +526,19 @@ def _python(code, env=None):
 
 
 def import_times(reps, warm=True):
+    """`import` time of each package in fresh interpreters, median of ``reps``.
+
+    The children may write bytecode (PYTHONDONTWRITEBYTECODE removed): an installed package
+    has its .pyc files (pip compiles them), and without them every import would compile the
+    sources again (about 25 ms of wageubn's 75 ms here).  The warm-up run writes them and
+    fills the file cache."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     res = {}
     for module in ("wageubn", "wageubn_ref"):
         code = IMPORT_SCRIPT.format(module=module)
         if warm:
-            _python(code)  # warm the file cache
-        res[module] = statistics.median(float(_python(code)) for _ in range(reps))
+            _python(code, env)
+        res[module] = statistics.median(float(_python(code, env)) for _ in range(reps))
     return res
 
 
@@ -847,7 +854,7 @@ def main(argv=None):
               "## Machine", "", "| | |", "| --- | --- |"]
         md += [f"| {k} | {v} |" for k, v in info.items()]
         md += ["", "## Inference time", "", main_table, "", "## Import and memory", "", side, "",
-               NOTES, "## Where wageubn is slower, and why", "", analysis(rows, threads, peak, peak_note, alone)]
+               NOTES, "## Where wageubn is slower, and why", "", analysis(rows, threads, peak, peak_note, alone, matmul, imports, memory)]
         # Keep the section that benchmarks/entropy.py maintains between its markers.
         previous = pathlib.Path(out).read_text() if pathlib.Path(out).exists() else ""
         marker = "<!-- entropy -->"
@@ -859,49 +866,72 @@ def main(argv=None):
 
 
 ANALYSIS = """\
-Against the targets of the performance issue, on this machine (2 cores) in this run:
+Against the targets of the performance issue, on this machine (2 cores) in this run (the
+ratios at the main thread count; *met* / *missed* judge the default mode unless a row says
+otherwise):
 
 | target | measured | |
 | --- | --- | --- |
-| LeNet-5 batch 1: >= 10x the reference | 3.0x | missed |
-| LeNet-5 batch 256: >= 3x | 0.9x (default), 1.5x (iostrict) | missed |
-| ResNet-20 batch 64: >= 3x the reference | 0.8x (default), 1.0x (iostrict) | missed |
+@@RATIO_ROWS@@
 @@ORT_ROW@@
-| AdderNet ResNet-20: >= 20x | 71x (default), 43x (iostrict) | met |
-| large convolution: >= numpy.matmul on the same GEMM | 160 vs 112 GFLOP/s (2 threads), 76 vs 55 (1 thread) | met |
+@@MATMUL_ROW@@
 @@FMA_ROW@@
-| `import wageubn` < 0.1 s | 137 ms for a whole fresh process, of which Python and NumPy alone take about 110 ms | missed by the process measure |
-| peak memory of the LeNet script < 1/4 of the reference's | 46 vs 258 MiB (18 %) | met |
+@@IMPORT_ROW@@
+@@MEMORY_ROW@@
 
 Where the time goes, and what would close the gaps:
 
-1. **Small batches: Python per layer.** A layer call is a thin Python wrapper around one C call
-   (the quantized weights are cached), about 15-25 us a layer at LeNet's sizes against the
-   reference's 50-80 us. 10x needs the whole network in one C call: a compiled plan of the layers
-   (shapes, formats, cached packed weights) executed without returning to Python between layers.
-2. **Large batches: separate passes, AVX2 against AVX-512.** The convolution is a direct AVX2/FMA
-   kernel with bias and output format fused into its single write; ReLU, max pooling and the
-   iostrict input quantizer are still separate passes over each activation, and BatchNorm is a
-   double-precision pass. torch runs oneDNN's AVX-512 convolution on this CPU
-   (`ONEDNN_VERBOSE=1`: `jit:avx512_core`), about 1.25x our single-thread GFLOP/s. Closing it:
-   fuse BatchNorm (folded into the weights when quantized formats allow), ReLU and the next
-   layer's input quantizer into the convolution's epilogue, and add an AVX-512 micro-kernel
-   chosen at run time like the AVX2 one.
-3. **iostrict** accumulates in float32 whenever the formats bound every partial sum below 2**24
-   grid units (exact there; 8-bit operands up to 1040 products per output), in double otherwise,
-   so the default 8-bit networks run the float kernel; the double kernel remains for wide formats.
-4. **Threads.** Two threads help large work (the convolution: 76 -> 160 GFLOP/s) but not small
-   layers, where a parallel region costs more than it saves; a per-layer work threshold would
-   keep small layers on one thread.
+1. **Batch 1: Python per layer.** Each layer is a thin Python call around one C kernel, with its
+   formats and quantized weights cached (a weight is compared bit for bit with the copy it was
+   quantized from on every call, so in-place edits are seen). LeNet-5 at batch 1 spends about
+   60 % of its time in Python (module call, argument checks, cache lookups: 5-8 us a layer)
+   and the rest in eleven small kernels. In the interleaved comparison each call also starts
+   with caches the other library has just evicted, which costs wageubn about as much again as
+   its warm time (LeNet-5: about 0.13 ms warm and alone, 0.15-0.25 ms right after a torch call).
+   10x needs the whole network in one C call: a compiled plan of the layers (shapes, formats,
+   packed weights) run without returning to Python between layers.
+2. **Default mode, large batches: 16-bit products.** The reference's default quantizer
+   (directquant) leaves activations unbounded: ResNet-20's ReLU outputs reach several units on
+   a 2**-7 grid, 10-12 bits. wageubn's integer convolution then multiplies in 16 bits
+   (vpdpwssd, 32 products per instruction) instead of 8 (vpdpbusd, 64), while torch runs its
+   float convolution through oneDNN near the FMA peak; the batch norm and ReLU that follow are
+   separate passes over each activation. Closing it: fuse batch norm, ReLU and the next input
+   quantizer into the convolution's epilogue (it needs to see the layer sequence: a compiled
+   plan, or fusion inside `Sequential`), and a cheaper epilogue (its double-precision rounding
+   and per-channel transposed stores cost 30-40 % of the kernel time at 16 channels).
+3. **iostrict** clamps every input to its 8-bit format (alldirectquant), so all of ResNet-20's
+   convolutions run in 8-bit integers, with the input quantizer applied while the image is
+   packed; float32 accumulation (exact while the sums stay below 2**24 grid units) or double
+   remain for other widths and for CPUs without AVX-512 VNNI.
+4. **Threads.** Two threads help large layers; layers under 2**18 products run on one thread,
+   since starting a parallel region costs more than it saves there. On 2 cores the other
+   library's idle OpenMP threads, still spinning after its call, slow the first parallel
+   region of the next call: the large convolution reaches more alone than interleaved.
 """
 
 
 
-def analysis(rows, threads, peak, peak_note, alone):
-    """ANALYSIS with the rows of the ONNX Runtime and FMA-peak targets filled from this run
-    (judged on the default mode at the main thread count)."""
+def analysis(rows, threads, peak, peak_note, alone, matmul, imports, memory):
+    """ANALYSIS with every target row filled from this run (judged on the default mode at the
+    main thread count)."""
     def row(case, mode):
         return next((r for r in rows if r["case"] == case and r["mode"] == mode), None)
+
+    n0 = threads[0]
+
+    def ratio_row(case, label, need):
+        got = {m: row(case, m) for m in ("default", "iostrict")}
+        if got["default"] is None:
+            return f"| {label} | case not run | open |"
+        ratios = {m: r["t"][n0][1] / r["t"][n0][0] for m, r in got.items() if r is not None}
+        text = ", ".join(f"{v:.1f}x ({m})" for m, v in ratios.items())
+        return f"| {label} | {text} | {'met' if ratios['default'] >= need else 'missed'} |"
+
+    ratio_rows = "\n".join([
+        ratio_row("LeNet-5, batch 1", "LeNet-5 batch 1: >= 10x the reference", 10),
+        ratio_row("LeNet-5, batch 256", "LeNet-5 batch 256: >= 3x", 3),
+        ratio_row("ResNet-20, batch 64", "ResNet-20 batch 64: >= 3x the reference", 3),
+        ratio_row("AdderNet ResNet-20, batch 8", "AdderNet ResNet-20: >= 20x", 20)])
 
     res = {m: row("ResNet-20, batch 64", m) for m in ("default", "iostrict")}
     target = "ResNet-20 batch 64: faster than ONNX Runtime (fp32, same float network)"
@@ -914,11 +944,20 @@ def analysis(rows, threads, peak, peak_note, alone):
             ratios = ", ".join(f"{r['ort'][n][1] / r['ort'][n][0]:.2f} ({m})" for m, r in res.items())
             mo, mort = res["default"]["ort"][n][:2]
             parts.append(f"n={n}: ORT / wageubn {ratios}; default {fmt_ms(mo)} vs {fmt_ms(mort)} ms")
-        ratio = res["default"]["ort"][threads[0]]
+        ratio = res["default"]["ort"][n0]
         ort_row = (f"| {target} | {'; '.join(parts)} | "
                    f"{'met' if ratio[1] > ratio[0] else 'missed'} |")
 
     conv = {m: row("Conv2d 64->64 3x3, 32x32, batch 32", m) for m in ("default", "iostrict")}
+    target = "large convolution: >= numpy.matmul on the same GEMM"
+    if conv["default"] is None:
+        matmul_row = f"| {target} | case not run | open |"
+    else:
+        parts = [f"n={n}: {alone[n]['default'][0]:.0f} alone, "
+                 f"{BIG_CONV_FLOPS / conv['default']['t'][n][0] / 1e9:.0f} interleaved, vs {matmul[n]:.0f} GFLOP/s"
+                 for n in threads]
+        matmul_row = (f"| {target} (default mode) | {'; '.join(parts)} | "
+                      f"{'met' if alone[n0]['default'][0] >= matmul[n0] else 'missed'} |")
     target = "large convolution: >= 70 % of the FMA peak"
     if conv["default"] is None or not peak or any(n not in peak for n in threads):
         fma_row = f"| {target} | {peak_note or 'not measured'} | open |"
@@ -933,8 +972,18 @@ def analysis(rows, threads, peak, peak_note, alone):
                          + (f" ({100 * share[n, 'iostrict']:.0f} % iostrict)" if (n, "iostrict") in share else ""))
         fma_row = (f"| {target} (judged on the default mode's float kernel, called alone and by CPU "
                    f"time, like the peak) | wageubn {'; '.join(parts)} | "
-                   f"{'met' if share[threads[0], 'default'] >= 0.7 else 'missed'} |")
-    return ANALYSIS.replace("@@ORT_ROW@@", ort_row).replace("@@FMA_ROW@@", fma_row)
+                   f"{'met' if share[n0, 'default'] >= 0.7 else 'missed'} |")
+    ms = imports["wageubn"] * 1e3
+    import_row = (f"| `import wageubn` < 0.1 s | {ms:.0f} ms for a whole fresh process (`python -c "
+                  f"'import wageubn'` minus nothing: Python and NumPy alone take most of it) | "
+                  f"{'met' if ms < 100 else 'missed by the whole-process measure'} |")
+    share = memory["wageubn"] / memory["reference (torch)"]
+    memory_row = (f"| peak memory of the LeNet script < 1/4 of the reference's | "
+                  f"{memory['wageubn']:.0f} vs {memory['reference (torch)']:.0f} MiB ({100 * share:.0f} %) | "
+                  f"{'met' if share < 0.25 else 'missed'} |")
+    return (ANALYSIS.replace("@@RATIO_ROWS@@", ratio_rows).replace("@@ORT_ROW@@", ort_row)
+            .replace("@@MATMUL_ROW@@", matmul_row).replace("@@FMA_ROW@@", fma_row)
+            .replace("@@IMPORT_ROW@@", import_row).replace("@@MEMORY_ROW@@", memory_row))
 
 
 if __name__ == "__main__":

@@ -674,3 +674,11 @@ def test_activations_do_not_fault_in_fresh_pages_on_every_call():
         return int(out.stdout)
     tuned, untuned = faults({}), faults({"WAGEUBN_MALLOC_TUNING": "0"})
     assert tuned < 200 < untuned, (tuned, untuned)  # 2 MiB activations: 512 pages each
+
+
+def test_import_stays_light():
+    # `import wageubn` loads NumPy's core only: numpy.random (about 15 ms) waits for the first
+    # layer or seed that needs it, and torch is never imported
+    code = "import sys, wageubn; print(sorted(m for m in ('numpy.random', 'torch') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

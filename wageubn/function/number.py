@@ -26,7 +26,7 @@ import numpy as np
 from .. import _C
 
 ArrayLike = Union[np.ndarray, list, tuple, float, int]
-Seed = Union[None, int, np.random.Generator]
+Seed = Union[None, int, "np.random.Generator"]  # a string: numpy.random is imported when used
 
 NONE, DIRECT, CLAMPED = 0, 1, 2
 MAX_WIDTH = _C.MAX_WIDTH
