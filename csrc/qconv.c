@@ -223,29 +223,88 @@ WG_VNNI static inline __m512d quantize8(__m512d v, const wg_format *f)
     return _mm512_mul_pd(q, _mm512_set1_pd(f->step));
 }
 
+/*
+ * How a tile's integer sums S = acc - comp become outputs when there is no bias: in
+ * integers and float32, with the same single rounding as the double formula.
+ *   NONE:  float(S) * ulp             (rounding S to float, then an exact power-of-two scaling)
+ *   else:  q = round_half_even(S * 2**-shift) by an integer shift, clamped to +-bound for
+ *          alldirectquant, then float(q) * step.
+ * shift < 0 marks "use the double formula" (a bias, or scalings that leave this range).
+ */
+typedef struct {
+    int shift;
+    float ulp, step;
+    int32_t bound;
+    int clamp, none;
+} int_epilogue;
+
+static int_epilogue int_epilogue_make(const float *bias, double ulp, const wg_format *fmt)
+{
+    int_epilogue e = {-1, 0.0f, 0.0f, 0, 0, 0};
+    const int lu = ilogb(ulp);
+    if (bias)
+        return e;
+    if (fmt->kind == WG_FMT_NONE) {
+        if (lu >= -126 && lu <= 96) /* S * ulp, |S| < 2**31, is a normal float */
+            e.shift = 0, e.none = 1, e.ulp = (float)ulp;
+        return e;
+    }
+    const int k = lu + ilogb(fmt->scale), ls = ilogb(fmt->step); /* S * ulp * scale = S * 2**k */
+    if (k > 0 || k < -30 || ls < -126 || ls > 96 || (fmt->kind == WG_FMT_CLAMPED && fmt->bound > 0x1p30))
+        return e;
+    e.shift = -k, e.step = (float)fmt->step;
+    e.clamp = fmt->kind == WG_FMT_CLAMPED;
+    e.bound = e.clamp ? (int32_t)fmt->bound : 0;
+    return e;
+}
+
 /* One tile's outputs: quantize((acc - comp) * ulp + bias) for mr positions x nr channels,
  * computed per position over the 16 channels, then stored per channel (NCHW). */
 WG_VNNI static void epilogue(float *o, int64_t p, int64_t mr, int64_t nr, const int32_t *acc,
                              const int32_t *comp, const float *bias, double ulp,
-                             const wg_format *fmt)
+                             const wg_format *fmt, const int_epilogue *ie)
 {
     float tile[QMR * QNR];
     const __mmask16 m = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
     const __m512i vc = _mm512_maskz_loadu_epi32(m, comp);
-    const __m512 vb = bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps();
-    const __m512d c_lo = _mm512_cvtepi32_pd(_mm512_castsi512_si256(vc));
-    const __m512d c_hi = _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(vc, 1));
-    const __m512d b_lo = _mm512_cvtps_pd(_mm512_castps512_ps256(vb));
-    const __m512d b_hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(vb), 1)));
-    const __m512d u = _mm512_set1_pd(ulp);
-    for (int64_t r = 0; r < mr; r++) {
-        const __m512i a = _mm512_loadu_si512((const void *)(acc + r * QNR));
-        __m512d lo = _mm512_sub_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(a)), c_lo);
-        __m512d hi = _mm512_sub_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(a, 1)), c_hi);
-        lo = quantize8(_mm512_add_pd(_mm512_mul_pd(lo, u), b_lo), fmt);
-        hi = quantize8(_mm512_add_pd(_mm512_mul_pd(hi, u), b_hi), fmt);
-        _mm256_storeu_ps(tile + r * QNR, _mm512_cvtpd_ps(lo));
-        _mm256_storeu_ps(tile + r * QNR + 8, _mm512_cvtpd_ps(hi));
+    if (ie->shift >= 0) {
+        const int n = ie->shift;
+        const __m128i cnt = _mm_cvtsi32_si128(n);
+        const __m512i low = _mm512_set1_epi32(n ? (int32_t)((1u << n) - 1) : 0);
+        const __m512i half = _mm512_set1_epi32(n ? (int32_t)(1u << (n - 1)) : 0);
+        const __m512i one = _mm512_set1_epi32(1);
+        const __m512i hi_b = _mm512_set1_epi32(ie->bound), lo_b = _mm512_set1_epi32(-ie->bound);
+        const __m512 scale = _mm512_set1_ps(ie->none ? ie->ulp : ie->step);
+        for (int64_t r = 0; r < mr; r++) {
+            /* the true sum fits 31 bits, so the wrapping difference is exact */
+            __m512i q = _mm512_sub_epi32(_mm512_loadu_si512((const void *)(acc + r * QNR)), vc);
+            if (!ie->none && n > 0) { /* round half to even: floor, then up past half or at an odd half */
+                const __m512i fl = _mm512_sra_epi32(q, cnt), rem = _mm512_and_si512(q, low);
+                const __mmask16 up = _mm512_cmpgt_epi32_mask(rem, half) |
+                                     (_mm512_cmpeq_epi32_mask(rem, half) & _mm512_test_epi32_mask(fl, one));
+                q = _mm512_mask_add_epi32(fl, up, fl, one);
+            }
+            if (ie->clamp)
+                q = _mm512_max_epi32(_mm512_min_epi32(q, hi_b), lo_b);
+            const __m512 v = _mm512_cvt_roundepi32_ps(q, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            _mm512_storeu_ps(tile + r * QNR, _mm512_mul_ps(v, scale));
+        }
+    } else {
+        const __m512 vb = bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps();
+        const __m512d c_lo = _mm512_cvtepi32_pd(_mm512_castsi512_si256(vc));
+        const __m512d c_hi = _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(vc, 1));
+        const __m512d b_lo = _mm512_cvtps_pd(_mm512_castps512_ps256(vb));
+        const __m512d b_hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(vb), 1)));
+        const __m512d u = _mm512_set1_pd(ulp);
+        for (int64_t r = 0; r < mr; r++) {
+            const __m512i a = _mm512_loadu_si512((const void *)(acc + r * QNR));
+            __m512d lo = _mm512_sub_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(a)), c_lo);
+            __m512d hi = _mm512_sub_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(a, 1)), c_hi);
+            lo = quantize8(_mm512_add_pd(_mm512_mul_pd(lo, u), b_lo), fmt);
+            hi = quantize8(_mm512_add_pd(_mm512_mul_pd(hi, u), b_hi), fmt);
+            _mm256_storeu_ps(tile + r * QNR, _mm512_cvtpd_ps(lo));
+            _mm256_storeu_ps(tile + r * QNR + 8, _mm512_cvtpd_ps(hi));
+        }
     }
     for (int64_t j = 0; j < nr; j++)
         for (int64_t r = 0; r < mr; r++)
@@ -287,6 +346,7 @@ int wg_qconv2d_forward(float *out, const float *inp, const float *weight, const 
     const float qbound = quantize ? (float)gx.qmax : 0.0f;
     int nan = 0;
     const double ulp = ldexp(1.0, -gx.e - gw.e); /* value of one integer product */
+    const int_epilogue ie = int_epilogue_make(bias, ulp, fmt);
     void (*kernel)(int64_t, const uint32_t *, const int64_t *, const int64_t *, const int8_t *,
                    int32_t *) = u8 ? qkernel_u8 : qkernel_s16;
     const int64_t hp = (d->oh - 1) * d->sh + (d->kh - 1) * d->dh + 1;
@@ -367,7 +427,7 @@ int wg_qconv2d_forward(float *out, const float *inp, const float *weight, const 
                     const int64_t nr = ocg - jp * QNR < QNR ? ocg - jp * QNR : QNR;
                     epilogue(o + jp * QNR * p + pos0, p, mr, nr, acc,
                              comp + (g * panels + jp) * QNR,
-                             bias ? bias + g * ocg + jp * QNR : NULL, ulp, fmt);
+                             bias ? bias + g * ocg + jp * QNR : NULL, ulp, fmt, &ie);
                 }
             }
         }

@@ -196,3 +196,23 @@ def test_batchnorm_fused_clamp_is_a_following_relu(rng):
     for lo, hi in ((0.0, np.inf), (0.0, 6.0), (-1.0, 1.0)):
         fused = _C.batchnorm(x, mean, var, None, None, 1e-5, (2, 8, 8), 2, lo, hi)
         np.testing.assert_array_equal(fused, _C.clamp(plain, lo, hi, None, (2, 8, 8)))
+
+
+@pytest.mark.parametrize("out_fmt", [None, (1, 12, 12), (2, 12, 12), (2, 3, 4), (1, 1, 8), (2, 16, 16),
+                                     (1, -3, 8), (2, 30, 31), (1, 40, 40)])
+@pytest.mark.parametrize("top,wbits", [(255, 8), (4095, 8)], ids=["u8", "s16"])
+@pytest.mark.parametrize("signed", [False, True])
+@pytest.mark.parametrize("case", INT8_CASES[:4] + INT8_CASES[-7:])
+def test_bias_free_integer_epilogue_rounds_like_the_twin(rng, case, out_fmt, top, wbits, signed):
+    # without a bias the sums are rounded in integers (a half-to-even shift) and converted
+    # once; coarse formats make exact ties common
+    n, c, h, w, oc, k, stride, pads, dil, groups = case
+    x = _grid_input(rng, (n, c, h, w), signed, top)
+    weight = grid(rng, (oc, c // groups) + k, wbits, wbits)
+    exact = twin.conv2d(x, weight, None, stride, pads, dil, groups)
+    if out_fmt is None:
+        expect = exact.astype(np.float32)
+    else:
+        expect = twin.quantize(exact, out_fmt[1], out_fmt[2] if out_fmt[0] == 2 else None).astype(np.float32)
+    out = _C.conv2d(x, weight, None, stride, pads, dil, groups, out_fmt, True, 2)
+    np.testing.assert_array_equal(out, expect)
