@@ -216,3 +216,21 @@ def test_bias_free_integer_epilogue_rounds_like_the_twin(rng, case, out_fmt, top
         expect = twin.quantize(exact, out_fmt[1], out_fmt[2] if out_fmt[0] == 2 else None).astype(np.float32)
     out = _C.conv2d(x, weight, None, stride, pads, dil, groups, out_fmt, True, 2)
     np.testing.assert_array_equal(out, expect)
+
+
+@pytest.mark.parametrize("in_fmt", [(2, 8, 8), (2, 4, 8), (2, 12, 12), (2, 8, 12), (2, 9, 11), (1, 8, 8), None])
+@pytest.mark.parametrize("out_fmt", [(2, 8, 8), (1, 6, 8), None])
+@pytest.mark.parametrize("clamp", [(-np.inf, np.inf), (0.0, 6.0)])
+def test_batchnorm_table_lookup_equals_the_formula_bit_for_bit(rng, in_fmt, out_fmt, clamp, monkeypatch):
+    # clamped input formats up to 11 bits are tabulated per channel; the lookup must give the
+    # double formula's result exactly (the portable path never tabulates)
+    x = (rng.standard_normal((32, 3, 24, 24)) * 1.3).astype(np.float32)  # enough values to tabulate
+    x[0, 0, 0, :8] = [np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-40, 3e38, -3e38]
+    x[1, 1, 1, :6] = np.arange(-3, 3) / 256 + 1 / 512  # ties of the 8-bit input grid
+    mean, var = rng.standard_normal(3).astype(np.float32), rng.random(3).astype(np.float32) + 0.5
+    weight, bias = rng.standard_normal(3).astype(np.float32), rng.standard_normal(3).astype(np.float32)
+    outs = []
+    for portable in ("0", "1"):
+        monkeypatch.setenv("WAGEUBN_PORTABLE", portable)
+        outs.append(_C.batchnorm(x, mean, var, weight, bias, 1e-5, out_fmt, 2, *clamp, in_fmt=in_fmt))
+    np.testing.assert_array_equal(outs[0].view(np.int32), outs[1].view(np.int32))
