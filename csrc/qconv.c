@@ -70,7 +70,8 @@ typedef struct {
  * x * 2**e is an integer iff e >= 150 - ex - tz(m).  0 (no grid) for NaN, Inf, subnormals, or
  * an exponent beyond +-120.
  */
-WG_VNNI static int grid_of(const float *x, size_t n, grid_info *g)
+WG_VNNI static void grid_scan(const float *x, size_t n, int *need_out, uint32_t *amax_out,
+                              int *bad_out, int *neg_out)
 {
     const __m512i expmask = _mm512_set1_epi32(0xFF), mantmask = _mm512_set1_epi32(0x7FFFFF);
     const __m512i implicit = _mm512_set1_epi32(0x800000), c150 = _mm512_set1_epi32(150);
@@ -92,10 +93,28 @@ WG_VNNI static int grid_of(const float *x, size_t n, grid_info *g)
         need = _mm512_mask_max_epi32(need, nonzero, need, _mm512_sub_epi32(_mm512_sub_epi32(c150, ex), tz));
         amax = _mm512_max_epi32(amax, a); /* positive floats order as their bits */
     }
+    *need_out = _mm512_reduce_max_epi32(need);
+    *amax_out = (uint32_t)_mm512_reduce_max_epi32(amax);
+    *bad_out = bad != 0, *neg_out = neg != 0;
+}
+
+/* grid_scan over chunks shared by the threads (a read of the whole input before the layer). */
+static int grid_of(const float *x, size_t n, grid_info *g, int nthreads)
+{
+    const size_t chunk = 65536, chunks = (n + chunk - 1) / chunk;
+    int e = INT32_MIN, bad = 0, neg = 0;
+    uint32_t abits = 0;
+    (void)nthreads;
+#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(max : e, abits) \
+    reduction(| : bad, neg) if (chunks > 1)
+    for (size_t c = 0; c < chunks; c++) {
+        int ce, cb, cn;
+        uint32_t ca;
+        grid_scan(x + c * chunk, n - c * chunk < chunk ? n - c * chunk : chunk, &ce, &ca, &cb, &cn);
+        e = ce > e ? ce : e, abits = ca > abits ? ca : abits, bad |= cb, neg |= cn;
+    }
     if (bad)
         return 0;
-    const int e = _mm512_reduce_max_epi32(need);
-    uint32_t abits = (uint32_t)_mm512_reduce_max_epi32(amax);
     float mx;
     memcpy(&mx, &abits, sizeof mx);
     g->nonneg = !neg;
@@ -320,14 +339,15 @@ int wg_qconv2d_forward(float *out, const float *inp, const float *weight, const 
     const int64_t cg = d->c / d->groups, ocg = d->oc / d->groups, p = d->oh * d->ow;
     const int quantize = in_fmt && in_fmt->kind != WG_FMT_NONE;
     grid_info gw, gx;
-    if (!wg_int8_available() || !grid_of(weight, (size_t)(d->oc * cg * d->kh * d->kw), &gw))
+    const int nt0 = nthreads < 1 ? 1 : nthreads;
+    if (!wg_int8_available() || !grid_of(weight, (size_t)(d->oc * cg * d->kh * d->kw), &gw, nt0))
         return WG_QCONV_NA;
     if (quantize) { /* the input's format is its grid: q = round(x * scale), |q| <= bound */
         if (in_fmt->kind != WG_FMT_CLAMPED || in_fmt->bound > 32767.0 || in_fmt->scale > 0x1p120 ||
             in_fmt->scale < 0x1p-120)
             return WG_QCONV_NA;
         gx.e = ilogb(in_fmt->scale), gx.qmax = in_fmt->bound, gx.nonneg = 0;
-    } else if (!grid_of(inp, (size_t)(d->n * d->c * d->h * d->w), &gx))
+    } else if (!grid_of(inp, (size_t)(d->n * d->c * d->h * d->w), &gx, nt0))
         return WG_QCONV_NA;
     /* 8 bits: u8 x s8 quads, bounded by 4 * taps * 255 * 128 < 2**31 */
     const int64_t taps8 = (cg + 3) / 4 * d->kh * d->kw, taps16 = (cg + 1) / 2 * d->kh * d->kw;
