@@ -893,20 +893,26 @@ Where the time goes, and what would close the gaps:
 2. **Default mode, large batches: 16-bit products.** The reference's default quantizer
    (directquant) leaves activations unbounded: ResNet-20's ReLU outputs reach several units on
    a 2**-7 grid, 10-12 bits. wageubn's integer convolution then multiplies in 16 bits
-   (vpdpwssd, 32 products per instruction) instead of 8 (vpdpbusd, 64), while torch runs its
-   float convolution through oneDNN near the FMA peak; the batch norm and ReLU that follow are
-   separate passes over each activation. Closing it: fuse batch norm, ReLU and the next input
-   quantizer into the convolution's epilogue (it needs to see the layer sequence: a compiled
-   plan, or fusion inside `Sequential`), and a cheaper epilogue (its double-precision rounding
-   and per-channel transposed stores cost 30-40 % of the kernel time at 16 channels).
+   (vpdpwssd, 32 products per instruction; measured 67-87 G products/s per core at
+   ResNet-20's layer shapes) instead of 8 (vpdpbusd: 104-156), while torch's oneDNN float
+   convolution does about 50 G multiply-adds/s per core here. On the convolutions alone
+   that bounds the default-mode ratio near 1.5-2x; 3x also needs the work between them gone:
+   batch norm and ReLU are separate passes over each activation (vectorized, the ReLU in
+   float32, but each reads and writes the whole activation). Closing it: fuse batch norm,
+   ReLU and the next input quantizer into the convolution's epilogue, which needs the layer
+   sequence (a compiled plan of the network, or fusion inside `Sequential`); per-image
+   scheduling across layers, so activations stay in the caches; and a 16x16 register
+   transpose for the epilogue's per-channel stores (5-15 % of the kernel's time).
 3. **iostrict** clamps every input to its 8-bit format (alldirectquant), so all of ResNet-20's
    convolutions run in 8-bit integers, with the input quantizer applied while the image is
-   packed; float32 accumulation (exact while the sums stay below 2**24 grid units) or double
-   remain for other widths and for CPUs without AVX-512 VNNI.
+   packed and batch norm as a per-channel table lookup; float32 accumulation (exact while the
+   sums stay below 2**24 grid units) or double remain for other widths and for CPUs without
+   AVX-512 VNNI.
 4. **Threads.** Two threads help large layers; layers under 2**18 products run on one thread,
    since starting a parallel region costs more than it saves there. On 2 cores the other
    library's idle OpenMP threads, still spinning after its call, slow the first parallel
-   region of the next call: the large convolution reaches more alone than interleaved.
+   region of the next call: the large convolution reaches more alone than interleaved. Run to
+   run, this virtual machine's timings of the 2-thread rows vary by 10-30 %.
 """
 
 
