@@ -124,8 +124,13 @@ def gen_float(src: Source) -> float:
 
 
 def gen_values(src: Source, n: int) -> np.ndarray:
-    """n float64 values, from a pool of special values or raw bits."""
-    mode = src.below(4)
+    """n float64 values, from a pool of special values, raw bits, or a fixed-point grid (the
+    integer convolution's operands: 8 or 16 bits, or just too wide)."""
+    mode = src.below(5)
+    if mode == 4:
+        top = src.pick([127, 255, 2047, 32767, 40000])
+        q = np.array([src.below(2 * top + 1) - top for _ in range(n)], np.float64)
+        return q * 2.0 ** -src.below(12)
     if mode == 0:
         return np.arange(n, dtype=np.float64) * 0.37 - 1.0
     if mode == 1:
@@ -291,7 +296,7 @@ def _patch(src, adder: bool):
     wt = make_array(src, (oc, c // groups, kh, kw))
     b = make_array(src, (oc,)) if src.chance(1, 2) else None
     args = [x, wt, b, stride, pad, dil, groups, gen_fmt(src), src.chance(1, 2), gen_threads(src)]
-    return args, {}
+    return args, ({"in_fmt": gen_fmt(src)} if src.chance(1, 2) else {})
 
 
 def spec_conv2d(src):
@@ -315,8 +320,11 @@ def spec_batchnorm(src):
     vec = lambda: make_array(src, (c,))  # noqa: E731
     var = np.abs(make_array(src, (c,), odd=False)) if src.chance(3, 4) else vec()
     eps = src.pick([1e-5, 0.0, 1.0, -1.0, math.nan, math.inf, 1e-300])
+    kwargs = {"in_fmt": gen_fmt(src)} if src.chance(1, 2) else {}
+    if src.chance(1, 3):
+        kwargs["lo"], kwargs["hi"] = src.pick([0.0, -1.0, -math.inf]), src.pick([6.0, math.inf, 0.5])
     return [make_array(src, shape), vec(), var, vec() if src.chance(1, 2) else None,
-            vec() if src.chance(1, 2) else None, eps, gen_fmt(src), gen_threads(src)], {}
+            vec() if src.chance(1, 2) else None, eps, gen_fmt(src), gen_threads(src)], kwargs
 
 
 def spec_batchnorm_stats(src):
