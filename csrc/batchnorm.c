@@ -102,7 +102,7 @@ void wg_batchnorm_forward(float *out, const float *x, const float *mean, const f
     const int64_t planes = n * c;
     float *tables = make_tables(mean, var, weight, bias, eps, n, c, hw, in_fmt, out_fmt, lo, hi, simd);
     const int64_t size = tables ? 2 * (int64_t)in_fmt->bound + 1 : 0;
-#pragma omp parallel for num_threads(nthreads) schedule(static) if (planes * hw > 65536)
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 16) if (planes * hw > 65536)
     for (int64_t pl = 0; pl < planes; pl++) {
         const int64_t ch = pl % c;
         if (tables) {

@@ -60,7 +60,7 @@ void wg_maxpool_forward(float *out, int64_t *indices, const float *inp, const wg
 {
     (void)nthreads;
     const int64_t isz = d->id * d->ih * d->iw, rows = d->planes * d->od * d->oh;
-#pragma omp parallel for num_threads(nthreads) schedule(static) if (rows * d->ow > 16384)
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 32) if (rows * d->ow > 16384)
     for (int64_t row = 0; row < rows; row++) {
         const int64_t pl = row / (d->od * d->oh), oz = row / d->oh % d->od, oy = row % d->oh;
         maxpool_row(out + row * d->ow, indices ? indices + row * d->ow : NULL, inp + pl * isz, d,
@@ -74,7 +74,7 @@ void wg_avgpool_forward(float *out, const float *inp, const wg_pool_dims *d,
     (void)nthreads;
     const int64_t isz = d->id * d->ih * d->iw, osz = d->od * d->oh * d->ow;
     const int64_t total = d->planes * osz;
-#pragma omp parallel for num_threads(nthreads) schedule(static) if (total > 16384)
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1024) if (total > 16384)
     for (int64_t t = 0; t < total; t++) {
         const int64_t pl = t / osz, o = t % osz;
         const int64_t oz = o / (d->oh * d->ow), oy = (o / d->ow) % d->oh, ox = o % d->ow;

@@ -105,7 +105,7 @@ static int grid_of(const float *x, size_t n, grid_info *g, int nthreads)
     int e = INT32_MIN, bad = 0, neg = 0;
     uint32_t abits = 0;
     (void)nthreads;
-#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(max : e, abits) \
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1) reduction(max : e, abits) \
     reduction(| : bad, neg) if (chunks > 1)
     for (size_t c = 0; c < chunks; c++) {
         int ce, cb, cn;

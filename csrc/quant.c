@@ -107,12 +107,13 @@ void wg_map_span(float *out, const float *x, size_t n, const wg_map *m)
         out[i] = (float)map1(x[i], m);
 }
 
-/* The map over n values, in chunks shared by the threads when there are enough. */
+/* The map over n values, in chunks shared by the threads when there are enough; handed out
+ * one at a time, so a thread slowed by another process on its core takes fewer of them. */
 static void map_array(float *out, const float *x, size_t n, const wg_map *m, int nthreads)
 {
     const int64_t chunk = 16384, chunks = ((int64_t)n + chunk - 1) / chunk;
     (void)nthreads;
-#pragma omp parallel for num_threads(nthreads) schedule(static) if (n > 65536)
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1) if (n > 65536)
     for (int64_t c = 0; c < chunks; c++) {
         const size_t i0 = (size_t)(c * chunk), len = n - i0 < (size_t)chunk ? n - i0 : (size_t)chunk;
         wg_map_span(out + i0, x + i0, len, m);
