@@ -46,6 +46,9 @@ WG_AVX2 static void lut_span_avx2(float *out, const float *x, size_t n, const fl
     }
     lut_span_ref(out + i, x + i, n - i, table, scale, bound);
 }
+#define LUT_SPAN lut_span_avx2
+#else
+#define LUT_SPAN lut_span_ref /* unused: tables are made for the SIMD path only */
 #endif
 
 static wg_map channel_map(int64_t ch, const float *mean, const float *var, const float *weight,
@@ -106,13 +109,8 @@ void wg_batchnorm_forward(float *out, const float *x, const float *mean, const f
     for (int64_t pl = 0; pl < planes; pl++) {
         const int64_t ch = pl % c;
         if (tables) {
-#ifdef WG_X86
-            lut_span_avx2(out + pl * hw, x + pl * hw, (size_t)hw, tables + ch * size,
-                          (float)in_fmt->scale, (float)in_fmt->bound);
-#else
-            lut_span_ref(out + pl * hw, x + pl * hw, (size_t)hw, tables + ch * size,
-                         (float)in_fmt->scale, (float)in_fmt->bound);
-#endif
+            LUT_SPAN(out + pl * hw, x + pl * hw, (size_t)hw, tables + ch * size,
+                     (float)in_fmt->scale, (float)in_fmt->bound);
             continue;
         }
         const wg_map m = channel_map(ch, mean, var, weight, bias, eps, in_fmt, out_fmt, lo, hi, simd);

@@ -27,4 +27,7 @@ class Adder2d(FloatAdder2d, QuantLayer):
 
     def forward(self, input) -> np.ndarray:
         x = as_input(input, (4,), "Adder2d", "(n, c, h, w)")
-        return self._adder(*self.weighted_operands(x, self.weight, self.bias, self.weight[0].size, adder=True))
+        # the iostrict input quantizer runs in the kernel (in_fmt), as for Conv2d
+        operands = self.weighted_operands(x, self.weight, self.bias, self.weight[0].size, adder=True,
+                                          quantize_input=False)
+        return self._adder(*operands, in_fmt=self.io_fmt("input"))

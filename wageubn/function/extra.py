@@ -52,10 +52,11 @@ class Adder2d(Module):
         return (f"{self.input_channel}, {self.output_channel}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}")
 
-    def _adder(self, x: np.ndarray, weight, bias: Optional[np.ndarray], out_fmt: tuple, exact: bool) -> np.ndarray:
+    def _adder(self, x: np.ndarray, weight, bias: Optional[np.ndarray], out_fmt: tuple, exact: bool,
+               in_fmt: Optional[tuple] = None) -> np.ndarray:
         p = pair(self.padding, "padding", 0)
         return _C.adder2d(x, weight, bias, pair(self.stride, "stride", 1), p + p, (1, 1), 1, out_fmt, exact,
-                          get_num_threads())
+                          get_num_threads(), in_fmt)
 
     def forward(self, input) -> np.ndarray:
         x = as_input(input, (4,), "Adder2d", "(n, c, h, w)")
