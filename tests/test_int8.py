@@ -224,7 +224,7 @@ def test_bias_free_integer_epilogue_rounds_like_the_twin(rng, case, out_fmt, top
 def test_batchnorm_table_lookup_equals_the_formula_bit_for_bit(rng, in_fmt, out_fmt, clamp, monkeypatch):
     # clamped input formats up to 11 bits are tabulated per channel; the lookup must give the
     # double formula's result exactly (the portable path never tabulates)
-    x = (rng.standard_normal((32, 3, 24, 24)) * 1.3).astype(np.float32)  # enough values to tabulate
+    x = (rng.standard_normal((32, 3, 23, 25)) * 1.3).astype(np.float32)  # enough to tabulate; odd planes
     x[0, 0, 0, :8] = [np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-40, 3e38, -3e38]
     x[1, 1, 1, :6] = np.arange(-3, 3) / 256 + 1 / 512  # ties of the 8-bit input grid
     mean, var = rng.standard_normal(3).astype(np.float32), rng.random(3).astype(np.float32) + 0.5
@@ -234,3 +234,31 @@ def test_batchnorm_table_lookup_equals_the_formula_bit_for_bit(rng, in_fmt, out_
         monkeypatch.setenv("WAGEUBN_PORTABLE", portable)
         outs.append(_C.batchnorm(x, mean, var, weight, bias, 1e-5, out_fmt, 2, *clamp, in_fmt=in_fmt))
     np.testing.assert_array_equal(outs[0].view(np.int32), outs[1].view(np.int32))
+
+
+@pytest.mark.parametrize("late", ["none", "max", "negative", "finer", "nan", "too-wide"])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_grid_found_across_chunks(rng, late, threads):
+    # the input's grid is scanned in 65536-value chunks shared by the threads: a value in the
+    # last chunk alone must decide the grid (largest magnitude, sign, finest step, NaN, width)
+    x = (rng.integers(0, 100, (2, 16, 48, 48)) / 128.0).astype(np.float32)  # 73728 values
+    special = {"none": x[1, 15, 47, 47], "max": np.float32(255 / 128), "negative": np.float32(-1 / 128),
+               "finer": np.float32(1 / 1024), "nan": np.float32(np.nan), "too-wide": np.float32(2 ** -20)}
+    x[1, 15, 47, 47] = special[late]
+    weight = grid(rng, (16, 16, 3, 3), 8, 8)
+    expect = twin.conv2d(x, weight, None, (1, 1), (1, 1, 1, 1), (1, 1), 1).astype(np.float32)
+    out = _C.conv2d(x, weight, None, (1, 1), (1, 1, 1, 1), (1, 1), 1, None, True, threads)
+    np.testing.assert_array_equal(out, expect)
+    assert np.isnan(out).any() == (late == "nan")
+
+
+@pytest.mark.parametrize("env", [{}, {"WAGEUBN_SIMD": "avx2"}, {"WAGEUBN_PORTABLE": "1"}],
+                         ids=["integer", "avx2", "portable"])
+def test_impossible_allocation_raises_memory_error_on_every_path(env, monkeypatch):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    x = np.zeros((1, 1, 1, 1), np.float32)
+    for in_fmt in (None, (2, 8, 8)):
+        with pytest.raises(MemoryError):
+            _C.conv2d(x, np.ones((1, 1, 1, 1), np.float32), None, (1, 1), (2 ** 21,) * 4, (1, 1), 1, None,
+                      False, 1, in_fmt)
