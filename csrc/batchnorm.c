@@ -7,6 +7,7 @@
  * exactly as wg_quantize does in double (scale a power of two, bound below 2**24). */
 #include <stdlib.h>
 
+#include "checked.h"
 #include "simd.h"
 #include "wageubn.h"
 
@@ -74,10 +75,16 @@ static float *make_tables(const float *mean, const float *var, const float *weig
 {
     const double bound = in_fmt->bound;
     if (!simd || in_fmt->kind != WG_FMT_CLAMPED || bound > (LUT_MAX - 1) / 2 ||
-        in_fmt->scale < 0x1p-100 || in_fmt->scale > 0x1p100 || n * hw < 8 * (2 * (int64_t)bound + 1))
+        in_fmt->scale < 0x1p-100 || in_fmt->scale > 0x1p100)
         return NULL;
-    const int64_t size = 2 * (int64_t)bound + 1;
-    float *tables = malloc(sizeof(float) * (size_t)(c * size + size));
+    const int64_t size = 2 * (int64_t)bound + 1; /* below LUT_MAX */
+    const int64_t fx[2] = {n, hw};
+    int64_t entries;
+    size_t bytes;
+    if (wg_prod_sat(fx, 2) < 8 * size || wg_add_i64(c, 1, &entries) ||
+        wg_mul_i64(entries, size, &entries) || wg_bytes(entries, sizeof(float), &bytes))
+        return NULL;
+    float *tables = malloc(bytes);
     if (!tables)
         return NULL;
     float *vals = tables + c * size; /* the inputs: q * step for q in [-bound, bound] */
@@ -102,10 +109,11 @@ void wg_batchnorm_forward(float *out, const float *x, const float *mean, const f
 {
     (void)nthreads;
     const int simd = wg_simd_available();
-    const int64_t planes = n * c;
+    const int64_t fp[2] = {n, c}, fx[3] = {n, c, hw}; /* sizes of the caller's array: they fit */
+    const int64_t planes = wg_prod_sat(fp, 2), total = wg_prod_sat(fx, 3);
     float *tables = make_tables(mean, var, weight, bias, eps, n, c, hw, in_fmt, out_fmt, lo, hi, simd);
     const int64_t size = tables ? 2 * (int64_t)in_fmt->bound + 1 : 0;
-#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 16) if (planes * hw > 65536)
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 16) if (total > 65536)
     for (int64_t pl = 0; pl < planes; pl++) {
         const int64_t ch = pl % c;
         if (tables) {
@@ -123,8 +131,10 @@ void wg_batchnorm_stats(double *mean, double *var, const float *x, int64_t n, in
                         int64_t hw, int nthreads)
 {
     (void)nthreads;
-    const double count = (double)(n * hw);
-#pragma omp parallel for num_threads(nthreads) schedule(static) if (n * c * hw > 65536)
+    const int64_t fn[2] = {n, hw}, fx[3] = {n, c, hw}; /* sizes of the caller's array: they fit */
+    const double count = (double)wg_prod_sat(fn, 2);
+    const int64_t total = wg_prod_sat(fx, 3);
+#pragma omp parallel for num_threads(nthreads) schedule(static) if (total > 65536)
     for (int64_t ch = 0; ch < c; ch++) {
         double s = 0.0, ss = 0.0;
         for (int64_t b = 0; b < n; b++) {

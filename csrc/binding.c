@@ -13,6 +13,7 @@
 #include <malloc.h>
 #endif
 
+#include "checked.h"
 #include "wageubn.h"
 
 /* ------------------------------------------------------------------------ */
@@ -156,7 +157,8 @@ static int parse_format(PyObject *obj, wg_format *f, const char *name)
     return 0;
 }
 
-/* A sequence of `n` ints, each in [lo, 2**40]. */
+/* A sequence of `n` ints, each in [lo, 2**63 - 1]: the shape checks (shape.c) then name the
+ * argument whose value leaves a size beyond int64. */
 static int parse_ints(PyObject *obj, int64_t *out, int n, int64_t lo, const char *name)
 {
     PyObject *seq = obj ? PySequence_Fast(obj, "") : NULL;
@@ -176,7 +178,7 @@ static int parse_ints(PyObject *obj, int64_t *out, int n, int64_t lo, const char
             Py_DECREF(seq);
             return -1;
         }
-        if (get_int(item, NULL, name, lo, (long long)1 << 40, &v)) {
+        if (get_int(item, NULL, name, lo, INT64_MAX, &v)) {
             Py_DECREF(seq);
             return -1;
         }
@@ -399,10 +401,14 @@ static PyObject *py_clamp(PyObject *self, PyObject *args, PyObject *kw)
 /* Convolution, AdderNet, linear                                            */
 /* ------------------------------------------------------------------------ */
 
-static int64_t window_out(int64_t in, int64_t pad_sum, int64_t k, int64_t s, int64_t dil)
+/* ValueError naming the argument that leaves some size of the layer beyond int64 / size_t. */
+static int shape_error(wg_arg a, const char *layer)
 {
-    int64_t span = in + pad_sum - dil * (k - 1) - 1;
-    return span < 0 ? -1 : span / s + 1;
+    PyErr_Format(PyExc_ValueError,
+                 "%s: the %s's sizes (elements, bytes, padded extent or window span) do not fit "
+                 "64-bit integers with this value",
+                 wg_arg_name(a), layer);
+    return -1;
 }
 
 static PyObject *patch_layer(PyObject *args, PyObject *kw, int adder)
@@ -444,20 +450,24 @@ static PyObject *patch_layer(PyObject *args, PyObject *kw, int adder)
                      (long long)d.c, (long long)d.oc, groups);
         goto done;
     }
-    if (PyArray_DIM(w, 1) * groups != d.c) {
+    int64_t expect_c;
+    if (wg_mul_i64(PyArray_DIM(w, 1), groups, &expect_c) || expect_c != d.c) {
         PyErr_Format(PyExc_ValueError,
                      "input: expected %lld channels (weight %lldx%lldx%lldx%lld, groups=%lld), "
                      "got %lld channels",
-                     (long long)(PyArray_DIM(w, 1) * groups), (long long)d.oc,
+                     expect_c == d.c ? -1LL : (long long)expect_c, (long long)d.oc,
                      (long long)PyArray_DIM(w, 1), (long long)d.kh, (long long)d.kw, groups,
                      (long long)d.c);
         goto done;
     }
     if (check_vector(b, d.oc, "bias"))
         goto done;
-    d.oh = window_out(d.h, pad[0] + pad[2], d.kh, d.sh, d.dh);
-    d.ow = window_out(d.w, pad[1] + pad[3], d.kw, d.sw, d.dw);
-    if (d.oh < 0 || d.ow < 0 || d.kh == 0 || d.kw == 0) {
+    const wg_arg bad = wg_conv2d_shape(&d, pad[2], pad[3]);
+    if (bad) {
+        shape_error(bad, adder ? "Adder2d" : "convolution");
+        goto done;
+    }
+    if (d.oh < 0 || d.ow < 0 || d.kh == 0 || d.kw == 0) { /* extents fit: shape_error otherwise */
         PyErr_Format(PyExc_ValueError,
                      "weight: kernel size (%lld, %lld) with dilation (%lld, %lld) is larger "
                      "than the padded input (%lld, %lld)",
@@ -475,7 +485,10 @@ static PyObject *patch_layer(PyObject *args, PyObject *kw, int adder)
     Py_END_ALLOW_THREADS
     if (rc != WG_OK) {
         Py_CLEAR(out);
-        PyErr_NoMemory();
+        if (rc == WG_ERANGE) /* not reached: wg_conv2d_shape checked the same bounds */
+            shape_error(wg_conv2d_valid(&d), adder ? "Adder2d" : "convolution");
+        else
+            PyErr_NoMemory();
     }
 done:
     Py_XDECREF(x);
@@ -552,7 +565,8 @@ static int nc_hw(PyArrayObject *x, int64_t *n, int64_t *c, int64_t *hw)
     }
     *n = PyArray_DIM(x, 0), *c = PyArray_DIM(x, 1), *hw = 1;
     for (int i = 2; i < PyArray_NDIM(x); i++)
-        *hw *= PyArray_DIM(x, i);
+        if (wg_mul_i64(*hw, PyArray_DIM(x, i), hw)) /* NumPy bounds the size: not reached */
+            return shape_error(WG_ARG_INPUT, "batch norm");
     return 0;
 }
 
@@ -633,18 +647,6 @@ static PyObject *py_batchnorm_stats(PyObject *self, PyObject *args, PyObject *kw
 /* Pooling                                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* torch's pooling_output_shape, or -1 when the window does not fit. */
-static int64_t pool_out(int64_t in, int64_t k, int64_t pad, int64_t s, int64_t dil, int ceil_mode)
-{
-    int64_t span = in + 2 * pad - dil * (k - 1) - 1 + (ceil_mode ? s - 1 : 0);
-    if (span < 0)
-        return -1;
-    int64_t out = span / s + 1;
-    if (ceil_mode && (out - 1) * s >= in + pad)
-        out--;
-    return out;
-}
-
 static PyObject *pool_layer(PyObject *args, PyObject *kw, int is_max)
 {
     static char *names[] = {"input", "kernel_size", "stride", "padding", "dilation",
@@ -665,7 +667,7 @@ static PyObject *pool_layer(PyObject *args, PyObject *kw, int is_max)
     for (int i = 0; i < 3; i++) {
         /* torch's rule: pad <= kernel / 2, whatever the dilation, so every window
          * holds at least one input element. */
-        if (2 * p[i] > k[i]) {
+        if (p[i] > k[i] / 2) {
             PyErr_Format(PyExc_ValueError,
                          "padding: should be at most half of the kernel size, got padding %lld "
                          "for kernel size %lld",
@@ -686,9 +688,11 @@ static PyObject *pool_layer(PyObject *args, PyObject *kw, int is_max)
     d.id = PyArray_DIM(x, 1), d.ih = PyArray_DIM(x, 2), d.iw = PyArray_DIM(x, 3);
     d.kd = k[0], d.kh = k[1], d.kw = k[2], d.sd = s[0], d.sh = s[1], d.sw = s[2];
     d.pd = p[0], d.ph = p[1], d.pw = p[2], d.dd = dl[0], d.dh = dl[1], d.dw = dl[2];
-    d.od = pool_out(d.id, d.kd, d.pd, d.sd, d.dd, ceil_mode);
-    d.oh = pool_out(d.ih, d.kh, d.ph, d.sh, d.dh, ceil_mode);
-    d.ow = pool_out(d.iw, d.kw, d.pw, d.sw, d.dw, ceil_mode);
+    const wg_arg bad = wg_pool_shape(&d, ceil_mode);
+    if (bad) {
+        shape_error(bad, is_max ? "max pool" : "average pool");
+        goto done;
+    }
     if (d.od <= 0 || d.oh <= 0 || d.ow <= 0) {
         PyErr_Format(PyExc_ValueError,
                      "input: spatial size (%lld, %lld, %lld) is too small for kernel_size "
@@ -705,13 +709,20 @@ static PyObject *pool_layer(PyObject *args, PyObject *kw, int is_max)
         Py_CLEAR(out);
         goto done;
     }
+    int rc;
     Py_BEGIN_ALLOW_THREADS
     if (is_max)
-        wg_maxpool_forward(F32(out), idx ? (int64_t *)PyArray_DATA(idx) : NULL, F32(x), &d,
-                           nthreads);
+        rc = wg_maxpool_forward(F32(out), idx ? (int64_t *)PyArray_DATA(idx) : NULL, F32(x), &d,
+                                nthreads);
     else
-        wg_avgpool_forward(F32(out), F32(x), &d, count_include_pad, (int64_t)divisor, nthreads);
+        rc = wg_avgpool_forward(F32(out), F32(x), &d, count_include_pad, (int64_t)divisor,
+                                nthreads);
     Py_END_ALLOW_THREADS
+    if (rc != WG_OK) { /* not reached: wg_pool_shape checked the same bounds */
+        Py_CLEAR(out);
+        Py_CLEAR(idx);
+        shape_error(wg_pool_valid(&d), is_max ? "max pool" : "average pool");
+    }
 done:
     Py_XDECREF(x);
     if (idx)

@@ -90,4 +90,26 @@ static inline int wg_bytes(int64_t count, size_t elem, size_t *out)
     return wg_mul_size((size_t)count, elem, out);
 }
 
+/* Span of a dilated window, (k - 1) * dil + 1, for k >= 1 and dil >= 1; 1 on overflow (or
+ * k, dil < 1). */
+static inline int wg_span_i64(int64_t k, int64_t dil, int64_t *out)
+{
+    int64_t t;
+    return k < 1 || dil < 1 || wg_mul_i64(k - 1, dil, &t) || wg_add_i64(t, 1, out);
+}
+
+/* Product of n non-negative factors saturated at INT64_MAX: for costs that are only compared
+ * with a threshold. */
+static inline int64_t wg_prod_sat(const int64_t *f, int n)
+{
+    int64_t p;
+    return wg_prod_i64(f, n, &p) ? INT64_MAX : p;
+}
+
+/* Bytes of `count` elements of `elem` bytes plus `extra` (a malloc size), checked. */
+static inline int wg_bytes_plus(int64_t count, size_t elem, size_t extra, size_t *out)
+{
+    return wg_bytes(count, elem, out) || wg_add_size(*out, extra, out);
+}
+
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checked.h"
 #include "simd.h"
 #include "wageubn.h"
 
@@ -139,46 +140,59 @@ static void pad_image(float *dst, const float *src, int64_t cg, int64_t hp, int6
 }
 
 /*
- * Few output positions (a convolution over its whole input, LeNet's last one): each weight
- * is used once, so packing it would cost more than the products.  The window of each
- * position is gathered once and every channel is a dot product with its weight row.
+ * Bounds-checked windows, no padded copy.  For few output positions (a convolution over its
+ * whole input, LeNet's last one) each weight is used once, so packing it would cost more than
+ * the products; and where the padded frame would be mostly padding that no window reads (a
+ * huge dilation or padding around a small image, wg_padded_frame) this path costs what the
+ * windows read, whatever the padding.  The window of each position is gathered once, taps in
+ * the padding read as 0, and every channel is a dot product with its weight row.  Every index
+ * stays within the extents that wg_conv2d_valid checked.
  */
 #define DEFINE_FEW_POSITIONS(name, T, OP)                                                    \
     static int name(float *out, const float *inp, const float *weight, const float *bias,    \
-                    const wg_conv2d_dims *d, const wg_format *fmt)                           \
+                    const wg_conv2d_dims *d, const wg_format *fmt, int nthreads)             \
     {                                                                                        \
         const int64_t cg = d->c / d->groups, ocg = d->oc / d->groups;                        \
-        const int64_t k = cg * d->kh * d->kw, p = d->oh * d->ow;                             \
-        T *col = malloc(sizeof(T) * (size_t)k + 1);                                          \
-        if (!col)                                                                            \
+        const int64_t k = cg * d->kh * d->kw, p = d->oh * d->ow, hw = d->h * d->w;           \
+        const int nt = nthreads < 1 ? 1 : nthreads;                                          \
+        const int64_t units = d->n * d->groups * p;                                          \
+        size_t bytes;                                                                        \
+        if (wg_mul_size((size_t)nt, (size_t)k, &bytes) ||                                    \
+            wg_mul_size(bytes, sizeof(T), &bytes) || wg_add_size(bytes, 1, &bytes))          \
             return WG_ENOMEM;                                                                \
-        for (int64_t t = 0; t < d->n * d->groups; t++) {                                     \
+        T *cols = malloc(bytes); /* one gathered window per thread */                        \
+        if (!cols)                                                                           \
+            return WG_ENOMEM;                                                                \
+        _Pragma("omp parallel for num_threads(nt) schedule(dynamic, 16) if (nt > 1)")        \
+        for (int64_t unit = 0; unit < units; unit++) {                                       \
+            T *col = cols + k * THREAD_ID();                                                 \
+            const int64_t t = unit / p, pos = unit % p;                                      \
             const int64_t ni = t / d->groups, g = t % d->groups;                             \
-            const float *img = inp + (ni * d->c + g * cg) * d->h * d->w;                     \
-            for (int64_t pos = 0; pos < p; pos++) {                                          \
-                const int64_t i = pos / d->ow, jx = pos % d->ow;                             \
-                for (int64_t q = 0, c = 0; c < cg; c++)                                      \
-                    for (int64_t u = 0; u < d->kh; u++)                                      \
-                        for (int64_t v = 0; v < d->kw; v++, q++) {                           \
-                            const int64_t y = i * d->sh + u * d->dh - d->ph;                 \
-                            const int64_t x = jx * d->sw + v * d->dw - d->pw;                \
-                            col[q] = (y >= 0 && y < d->h && x >= 0 && x < d->w)              \
-                                         ? (T)img[(c * d->h + y) * d->w + x]                 \
-                                         : (T)0;                                             \
-                        }                                                                    \
-                for (int64_t o = 0; o < ocg; o++) {                                          \
-                    const float *wrow = weight + (g * ocg + o) * k;                          \
-                    T acc = 0;                                                               \
-                    _Pragma("omp simd reduction(+ : acc)")                                   \
-                    for (int64_t q = 0; q < k; q++)                                          \
-                        acc += OP(col[q], (T)wrow[q]);                                       \
-                    const double bv = bias ? bias[g * ocg + o] : 0.0;                        \
-                    out[((ni * d->oc) + g * ocg + o) * p + pos] =                            \
-                        (float)wg_quantize((double)acc + bv, fmt);                           \
+            const float *img = inp + (ni * d->c + g * cg) * hw;                              \
+            const int64_t y0 = pos / d->ow * d->sh - d->ph, x0 = pos % d->ow * d->sw - d->pw; \
+            for (int64_t q = 0, c = 0; c < cg; c++)                                          \
+                for (int64_t u = 0; u < d->kh; u++) {                                        \
+                    const int64_t y = y0 + u * d->dh;                                        \
+                    const int row_in = y >= 0 && y < d->h;                                   \
+                    for (int64_t v = 0; v < d->kw; v++, q++) {                               \
+                        const int64_t x = x0 + v * d->dw;                                    \
+                        col[q] = (row_in && x >= 0 && x < d->w)                              \
+                                     ? (T)img[c * hw + y * d->w + x]                         \
+                                     : (T)0;                                                 \
+                    }                                                                        \
                 }                                                                            \
+            for (int64_t o = 0; o < ocg; o++) {                                              \
+                const float *wrow = weight + (g * ocg + o) * k;                              \
+                T acc = 0;                                                                   \
+                _Pragma("omp simd reduction(+ : acc)")                                       \
+                for (int64_t q = 0; q < k; q++)                                              \
+                    acc += OP(col[q], (T)wrow[q]);                                           \
+                const double bv = bias ? bias[g * ocg + o] : 0.0;                            \
+                out[((ni * d->oc) + g * ocg + o) * p + pos] =                                \
+                    (float)wg_quantize((double)acc + bv, fmt);                               \
             }                                                                                \
         }                                                                                    \
-        free(col);                                                                           \
+        free(cols);                                                                          \
         return WG_OK;                                                                        \
     }
 
@@ -198,17 +212,25 @@ DEFINE_FEW_POSITIONS(few_f64_l1, double, NEG_ABS_DIFF)
                          const wg_format *) = EPILOGUE(simd, EPI);                           \
         const int64_t cg = d->c / d->groups, ocg = d->oc / d->groups;                        \
         const int64_t k = cg * d->kh * d->kw, p = d->oh * d->ow;                             \
-        const int64_t hp = (d->oh - 1) * d->sh + (d->kh - 1) * d->dh + 1;                    \
-        const int64_t wpd = (d->ow - 1) * d->sw + (d->kw - 1) * d->dw + 1;                   \
+        int64_t hp, wpd, img;                                                                \
+        if (wg_padded_frame(d, cg, 0, &hp, &wpd, &img)) /* the caller checked: not reached */ \
+            return WG_ERANGE;                                                                \
         const int64_t panels = (ocg + NR - 1) / NR, tasks = d->n * d->groups;                \
         const int nt = nthreads < 1 ? 1 : nthreads;                                          \
         /* Enough images x groups: one per thread; else threads share an image's positions. */ \
         const int per_task = tasks >= nt;                                                    \
-        const int64_t nbuf = per_task ? nt : 1, img = cg * hp * wpd;                         \
+        const int64_t nbuf = per_task ? nt : 1;                                              \
+        const int64_t fw[4] = {d->groups, panels, NR, k}, fp[2] = {nbuf, img};               \
+        int64_t nw, np_;                                                                     \
+        size_t bw, bo, bp;                                                                   \
+        if (wg_prod_i64(fw, 4, &nw) || wg_bytes_plus(nw, sizeof(T), 64, &bw) ||              \
+            wg_bytes_plus(k, sizeof(int64_t), 1, &bo) || wg_prod_i64(fp, 2, &np_) ||         \
+            wg_bytes_plus(np_, sizeof(float), 1, &bp))                                       \
+            return WG_ENOMEM;                                                                \
         /* 64-byte aligned: the kernel's vector loads never split a cache line */            \
-        T *wpk = aligned_alloc(64, (sizeof(T) * (size_t)(d->groups * panels * NR * k) + 64) / 64 * 64); \
-        int64_t *off = malloc(sizeof(int64_t) * (size_t)k + 1);                              \
-        float *pad = malloc(sizeof(float) * (size_t)(nbuf * img) + 1);                       \
+        T *wpk = aligned_alloc(64, bw / 64 * 64);                                            \
+        int64_t *off = malloc(bo);                                                           \
+        float *pad = malloc(bp);                                                             \
         if (!wpk || !off || !pad) {                                                          \
             free(wpk), free(off), free(pad);                                                 \
             return WG_ENOMEM;                                                                \
@@ -322,14 +344,21 @@ static int conv_rows(float *out, const float *inp, const float *weight, const fl
 {
     const int64_t cg = d->c / d->groups, ocg = d->oc / d->groups;
     const int64_t k = cg * d->kh * d->kw, p = d->oh * d->ow;
-    const int64_t hp = (d->oh - 1) * d->sh + (d->kh - 1) * d->dh + 1;
-    /* a row's last tile reads up to 15 columns past the output: room for them */
-    const int64_t wpd = (d->ow + 15) / 16 * 16 + (d->kw - 1) * d->dw;
-    const int64_t tasks = d->n * d->groups, img = cg * hp * wpd;
+    int64_t hp, wpd, img; /* a row's last tile reads up to 15 columns past the output: room */
+    if (wg_padded_frame(d, cg, 1, &hp, &wpd, &img)) /* the caller checked: not reached */
+        return WG_ERANGE;
+    const int64_t tasks = d->n * d->groups;
     const int nt = nthreads < 1 ? 1 : nthreads;
-    float *wk = malloc(sizeof(float) * (size_t)(d->groups * k * ROW_OCB) + 1);
-    int64_t *off = malloc(sizeof(int64_t) * (size_t)k + 1);
-    float *pad = malloc(sizeof(float) * (size_t)(nt * img) + 1); /* one image per thread */
+    const int64_t fw[3] = {d->groups, k, ROW_OCB}, fp[2] = {nt, img};
+    int64_t nw, np_;
+    size_t bw, bo, bp;
+    if (wg_prod_i64(fw, 3, &nw) || wg_bytes_plus(nw, sizeof(float), 1, &bw) ||
+        wg_bytes_plus(k, sizeof(int64_t), 1, &bo) || wg_prod_i64(fp, 2, &np_) ||
+        wg_bytes_plus(np_, sizeof(float), 1, &bp))
+        return WG_ENOMEM;
+    float *wk = malloc(bw);
+    int64_t *off = malloc(bo);
+    float *pad = malloc(bp); /* one image per thread */
     if (!wk || !off || !pad) {
         free(wk), free(off), free(pad);
         return WG_ENOMEM;
@@ -369,22 +398,28 @@ int wg_patch_forward(float *out, const float *inp, const float *weight, const fl
                      const wg_conv2d_dims *d, const wg_format *in_fmt, const wg_format *out_fmt,
                      int exact, int nthreads, wg_patch_op op)
 {
-    if (d->n == 0 || d->oc == 0 || d->oh * d->ow == 0)
+    if (wg_conv2d_valid(d) != WG_ARG_NONE || d->oh < 0 || d->ow < 0)
+        return WG_ERANGE;
+    const int64_t p = d->oh * d->ow, cg = d->c / d->groups; /* within the checked output size */
+    if (d->n == 0 || d->oc == 0 || p == 0)
         return WG_OK;
     /* Small layers run on one thread: waking a team costs more than it saves. */
-    if (d->n * d->oh * d->ow * d->oc * (d->c / d->groups) * d->kh * d->kw < WG_PARALLEL_MIN_OPS)
+    const int64_t ops[7] = {d->n, d->oh, d->ow, d->oc, cg, d->kh, d->kw};
+    if (wg_prod_sat(ops, 7) < WG_PARALLEL_MIN_OPS)
         nthreads = 1;
-    if (op == WG_PATCH_DOT && d->oh * d->ow >= MR) {
+    if (op == WG_PATCH_DOT && p >= MR) {
         const int r = wg_qconv2d_forward(out, inp, weight, bias, d, in_fmt, out_fmt, nthreads);
         if (r != WG_QCONV_NA)
             return r;
     }
     if (in_fmt && in_fmt->kind != WG_FMT_NONE) { /* quantize a copy of the input, then as usual */
-        const size_t size = (size_t)(d->n * d->c * d->h * d->w);
-        float *q = malloc(sizeof(float) * size + 1);
+        const int64_t dims[4] = {d->n, d->c, d->h, d->w};
+        const int64_t size = wg_prod_sat(dims, 4); /* valid: no saturation */
+        size_t bytes;
+        float *q = wg_bytes_plus(size, sizeof(float), 1, &bytes) ? NULL : malloc(bytes);
         if (!q)
             return WG_ENOMEM;
-        wg_quantize_array(q, inp, size, in_fmt, nthreads);
+        wg_quantize_array(q, inp, (size_t)size, in_fmt, nthreads);
         const int r = wg_patch_forward(out, q, weight, bias, d, NULL, out_fmt, exact, nthreads, op);
         free(q);
         return r;
@@ -395,14 +430,19 @@ int wg_patch_forward(float *out, const float *inp, const float *weight, const fl
         d->pw == 0 && d->h == d->kh && d->w == d->kw && d->dh == 1 && d->dw == 1)
         return wg_linear_forward(out, inp, weight, bias, d->n, d->c * d->kh * d->kw, d->oc, out_fmt,
                                  exact, nthreads);
+    int64_t hp, wpd, img;
     if (op == WG_PATCH_DOT && !exact && d->sw == 1 && d->oc / d->groups <= ROW_OCB &&
-        d->ow >= 8 && wg_simd_available())
+        d->ow >= 8 && wg_simd_available() && !wg_padded_frame(d, cg, 1, &hp, &wpd, &img))
         return conv_rows(out, inp, weight, bias, d, out_fmt, nthreads);
-    /* Fewer positions than a micro-tile's rows, and one thread is enough. */
-    if (d->oh * d->ow < MR && d->n * d->groups * d->oc * d->c * d->kh * d->kw < ((int64_t)1 << 22)) {
+    /* Fewer positions than a micro-tile's rows, and one thread is enough; or a padded frame
+     * mostly of padding that no window reads: the windows read with bounds checks. */
+    const int64_t work[6] = {d->n, d->groups, d->oc, d->c, d->kh, d->kw};
+    const int few = p < MR && wg_prod_sat(work, 6) < ((int64_t)1 << 22);
+    if (few || wg_padded_frame(d, cg, 0, &hp, &wpd, &img)) {
+        const int nt = few ? 1 : nthreads;
         if (exact)
-            return (op == WG_PATCH_DOT ? few_f64_dot : few_f64_l1)(out, inp, weight, bias, d, out_fmt);
-        return (op == WG_PATCH_DOT ? few_f32_dot : few_f32_l1)(out, inp, weight, bias, d, out_fmt);
+            return (op == WG_PATCH_DOT ? few_f64_dot : few_f64_l1)(out, inp, weight, bias, d, out_fmt, nt);
+        return (op == WG_PATCH_DOT ? few_f32_dot : few_f32_l1)(out, inp, weight, bias, d, out_fmt, nt);
     }
     if (exact)
         return (op == WG_PATCH_DOT ? conv_f64_dot : conv_f64_l1)(out, inp, weight, bias, d, out_fmt,

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checked.h"
 #include "simd.h"
 #include "wageubn.h"
 
@@ -155,10 +156,15 @@ DEFINE_PACK_B(pack_b_f64, double, 8)
     {                                                                                        \
         void (*ukernel)(int64_t, const T *, const T *, T *) = UKERNEL(wg_simd_available());  \
         const int64_t mp = (m + MR - 1) / MR * MR;                                           \
-        int64_t nb = B_BLOCK_BYTES / ((k > 0 ? k : 1) * (int64_t)sizeof(T)) / NR * NR;       \
+        int64_t nb = B_BLOCK_BYTES / (int64_t)sizeof(T) / (k > 0 ? k : 1) / NR * NR;         \
         nb = nb < NR ? NR : nb;                                                              \
-        T *ap = malloc(sizeof(T) * (size_t)(mp * k) + 1);                                    \
-        T *bp = malloc(sizeof(T) * (size_t)(nb * k) + 1);                                    \
+        int64_t na, nbk;                                                                     \
+        size_t ba, bb;                                                                       \
+        if (wg_mul_i64(mp, k, &na) || wg_bytes_plus(na, sizeof(T), 1, &ba) ||                \
+            wg_mul_i64(nb, k, &nbk) || wg_bytes_plus(nbk, sizeof(T), 1, &bb))                \
+            return WG_ENOMEM;                                                                \
+        T *ap = malloc(ba);                                                                  \
+        T *bp = malloc(bb);                                                                  \
         if (!ap || !bp) {                                                                    \
             free(ap);                                                                        \
             free(bp);                                                                        \

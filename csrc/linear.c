@@ -1,4 +1,5 @@
 /* Fully connected layer: out (m, n) = x (m, k) . w (n, k)^T + bias. */
+#include "checked.h"
 #include "simd.h"
 #include "wageubn.h"
 
@@ -72,7 +73,8 @@ int wg_linear_forward(float *out, const float *x, const float *w, const float *b
 {
     if (m == 0 || n == 0)
         return WG_OK;
-    const int nt = nthreads < 1 || m * k * n < WG_PARALLEL_MIN_OPS ? 1 : nthreads;
+    const int64_t ops[3] = {m, k, n};
+    const int nt = nthreads < 1 || wg_prod_sat(ops, 3) < WG_PARALLEL_MIN_OPS ? 1 : nthreads;
     if (m < 4) {
         linear_dots(out, x, w, bias, m, k, n, out_fmt, exact, nt);
         return WG_OK;

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checked.h"
 #include "simd.h"
 #include "wageubn.h"
 
@@ -340,14 +341,17 @@ int wg_qconv2d_forward(float *out, const float *inp, const float *weight, const 
     const int quantize = in_fmt && in_fmt->kind != WG_FMT_NONE;
     grid_info gw, gx;
     const int nt0 = nthreads < 1 ? 1 : nthreads;
-    if (!wg_int8_available() || !grid_of(weight, (size_t)(d->oc * cg * d->kh * d->kw), &gw, nt0))
+    const int64_t fw[4] = {d->oc, cg, d->kh, d->kw}, fx[4] = {d->n, d->c, d->h, d->w};
+    int64_t nweight, ninput;
+    if (!wg_int8_available() || wg_prod_i64(fw, 4, &nweight) || wg_prod_i64(fx, 4, &ninput) ||
+        !grid_of(weight, (size_t)nweight, &gw, nt0))
         return WG_QCONV_NA;
     if (quantize) { /* the input's format is its grid: q = round(x * scale), |q| <= bound */
         if (in_fmt->kind != WG_FMT_CLAMPED || in_fmt->bound > 32767.0 || in_fmt->scale > 0x1p120 ||
             in_fmt->scale < 0x1p-120)
             return WG_QCONV_NA;
         gx.e = ilogb(in_fmt->scale), gx.qmax = in_fmt->bound, gx.nonneg = 0;
-    } else if (!grid_of(inp, (size_t)(d->n * d->c * d->h * d->w), &gx, nt0))
+    } else if (!grid_of(inp, (size_t)ninput, &gx, nt0))
         return WG_QCONV_NA;
     /* 8 bits: u8 x s8 quads, bounded by 4 * taps * 255 * 128 < 2**31 */
     const int64_t taps8 = (cg + 3) / 4 * d->kh * d->kw, taps16 = (cg + 1) / 2 * d->kh * d->kw;
@@ -369,16 +373,25 @@ int wg_qconv2d_forward(float *out, const float *inp, const float *weight, const 
     const int_epilogue ie = int_epilogue_make(bias, ulp, fmt);
     void (*kernel)(int64_t, const uint32_t *, const int64_t *, const int64_t *, const int8_t *,
                    int32_t *) = u8 ? qkernel_u8 : qkernel_s16;
-    const int64_t hp = (d->oh - 1) * d->sh + (d->kh - 1) * d->dh + 1;
-    const int64_t wpd = (d->ow - 1) * d->sw + (d->kw - 1) * d->dw + 1;
+    int64_t hp, wpd, img; /* a frame mostly of padding no window reads: the float kernels */
+    if (wg_padded_frame(d, words, 0, &hp, &wpd, &img))
+        return WG_QCONV_NA;
     const int64_t panels = (ocg + QNR - 1) / QNR, tasks = d->n * d->groups;
     const int nt = nthreads < 1 ? 1 : nthreads;
     const int per_task = tasks >= nt;
-    const int64_t nbuf = per_task ? nt : 1, img = words * hp * wpd;
-    int8_t *wpk = malloc((size_t)(d->groups * panels * taps * 64) + 1);
-    int32_t *comp = malloc(sizeof(int32_t) * (size_t)(d->groups * panels * QNR) + 1);
-    int64_t *off = malloc(sizeof(int64_t) * (size_t)taps + 1);
-    uint32_t *pad = malloc(sizeof(uint32_t) * (size_t)(nbuf * img) + 1);
+    const int64_t nbuf = per_task ? nt : 1;
+    const int64_t fpk[4] = {d->groups, panels, taps, 64}, fc[3] = {d->groups, panels, QNR};
+    const int64_t fp[2] = {nbuf, img};
+    int64_t npk, nc, np_;
+    size_t bpk, bc, bo, bp;
+    if (wg_prod_i64(fpk, 4, &npk) || wg_bytes_plus(npk, 1, 1, &bpk) || wg_prod_i64(fc, 3, &nc) ||
+        wg_bytes_plus(nc, sizeof(int32_t), 1, &bc) || wg_bytes_plus(taps, sizeof(int64_t), 1, &bo) ||
+        wg_prod_i64(fp, 2, &np_) || wg_bytes_plus(np_, sizeof(uint32_t), 1, &bp))
+        return WG_ENOMEM;
+    int8_t *wpk = malloc(bpk);
+    int32_t *comp = malloc(bc);
+    int64_t *off = malloc(bo);
+    uint32_t *pad = malloc(bp);
     if (!wpk || !comp || !off || !pad) {
         free(wpk), free(comp), free(off), free(pad);
         return WG_ENOMEM;

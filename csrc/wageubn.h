@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { WG_OK = 0, WG_ENOMEM = 1 };
+enum { WG_OK = 0, WG_ENOMEM = 1, WG_ERANGE = 2 /* a size or index beyond int64 / size_t */ };
 
 /* ------------------------------------------------------------------------ */
 /* Fixed-point formats (quant.c)                                            */
@@ -133,11 +133,51 @@ typedef struct {
     int64_t oh, ow;       /* output (n, oc, oh, ow) */
 } wg_conv2d_dims;
 
+/* The argument that makes a layer's buffers or indices unaddressable (shape.c). */
+typedef enum {
+    WG_ARG_NONE = 0,
+    WG_ARG_INPUT,
+    WG_ARG_WEIGHT,
+    WG_ARG_KERNEL_SIZE,
+    WG_ARG_STRIDE,
+    WG_ARG_PADDING,
+    WG_ARG_DILATION,
+    WG_ARG_GROUPS,
+} wg_arg;
+
+/* "input", "weight", "kernel_size", ... (NULL for WG_ARG_NONE). */
+const char *wg_arg_name(wg_arg a);
+
+/*
+ * Output size of a convolution from d's input, weight, stride, top / left padding, dilation and
+ * the bottom / right padding pb, pr, with every size, extent, window span and element count
+ * checked: stores d->oh, d->ow (-1 when the window does not fit the padded input) and returns
+ * WG_ARG_NONE, or the argument whose value makes some size overflow int64 (or a byte count
+ * size_t).  Strides, dilations and groups must be >= 1, paddings >= 0.
+ */
+wg_arg wg_conv2d_shape(wg_conv2d_dims *d, int64_t pb, int64_t pr);
+
+/* Whether d (with its output size) is one the kernels can address: WG_ARG_NONE, or the culprit. */
+wg_arg wg_conv2d_valid(const wg_conv2d_dims *d);
+
+/*
+ * The zero-padded frame of one (image, group) that the direct kernels read: `planes` channel
+ * planes of hp rows (the windows' rows, (oh - 1) * sh + span) by wpd columns ((ow - 1) * sw +
+ * span, or with rows16 whole 16-column tiles plus the span), img elements in all.  Returns 0
+ * when it is worth materialising: it fits int64 and holds at most twice the image plus the
+ * windows' taps (the im2col volume) plus 64 Ki elements; 1 when it is not (a huge dilation or
+ * padding around a small image), and the caller reads the image with bounds checks instead.
+ * So padding that no window reads is never copied at scale.
+ */
+int wg_padded_frame(const wg_conv2d_dims *d, int64_t planes, int rows16, int64_t *hp,
+                    int64_t *wpd, int64_t *img);
+
 /*
  * out = quantize_out(conv2d(quantize_in(inp), weight) + bias).  bias may be NULL; in_fmt NULL
  * or kind NONE leaves the input as it is (else it is quantized on the way, or into a
  * temporary copy).  exact != 0 accumulates in double (exact for fixed-point operands), else
  * in float; operands on a fixed-point grid that fits may run in integers (qconv.c).
+ * WG_OK, WG_ENOMEM, or WG_ERANGE when wg_conv2d_valid(d) fails.
  */
 int wg_conv2d_forward(float *out, const float *inp, const float *weight, const float *bias,
                       const wg_conv2d_dims *d, const wg_format *in_fmt, const wg_format *out_fmt,
@@ -230,13 +270,21 @@ typedef struct {
     int64_t dd, dh, dw;      /* dilation (max pooling only; 1 for avg) */
 } wg_pool_dims;
 
-/* indices (may be NULL) receive the flat index of the maximum inside its input plane. */
-void wg_maxpool_forward(float *out, int64_t *indices, const float *inp, const wg_pool_dims *d,
-                        int nthreads);
+/* torch's output size of each axis into d->od, d->oh, d->ow (-1 where the window does not fit),
+ * every extent, span and element count checked: WG_ARG_NONE, or the argument that overflows. */
+wg_arg wg_pool_shape(wg_pool_dims *d, int ceil_mode);
 
-/* divisor_override <= 0 means none. */
-void wg_avgpool_forward(float *out, const float *inp, const wg_pool_dims *d,
-                        int count_include_pad, int64_t divisor_override, int nthreads);
+/* Whether d (with its output size) is one the kernels can address: WG_ARG_NONE, or the culprit. */
+wg_arg wg_pool_valid(const wg_pool_dims *d);
+
+/* indices (may be NULL) receive the flat index of the maximum inside its input plane.
+ * WG_OK, or WG_ERANGE when wg_pool_valid(d) fails. */
+int wg_maxpool_forward(float *out, int64_t *indices, const float *inp, const wg_pool_dims *d,
+                       int nthreads);
+
+/* divisor_override <= 0 means none.  WG_OK, or WG_ERANGE when wg_pool_valid(d) fails. */
+int wg_avgpool_forward(float *out, const float *inp, const wg_pool_dims *d,
+                       int count_include_pad, int64_t divisor_override, int nthreads);
 
 /* ------------------------------------------------------------------------ */
 /* Calibration (calib.c)                                                    */
