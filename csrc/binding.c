@@ -401,14 +401,38 @@ static PyObject *py_clamp(PyObject *self, PyObject *args, PyObject *kw)
 /* Convolution, AdderNet, linear                                            */
 /* ------------------------------------------------------------------------ */
 
-/* ValueError naming the argument that leaves some size of the layer beyond int64 / size_t. */
-static int shape_error(wg_arg a, const char *layer)
+/* ValueError naming the argument whose value leaves some size of the layer (an element or byte
+ * count, a padded extent, a window span) beyond int64 / size_t; `got` describes the shape. */
+static int shape_error(wg_arg a, const char *layer, const char *got)
 {
     PyErr_Format(PyExc_ValueError,
-                 "%s: the %s's sizes (elements, bytes, padded extent or window span) do not fit "
-                 "64-bit integers with this value",
-                 wg_arg_name(a), layer);
+                 "%s: expected a value for which the %s's sizes (elements, bytes, padded extents, "
+                 "window spans) fit 64-bit integers, got %s",
+                 wg_arg_name(a), layer, got);
     return -1;
+}
+
+static void describe_conv(char *buf, size_t len, const wg_conv2d_dims *d, const int64_t *pad)
+{
+    snprintf(buf, len,
+             "input (%lld, %lld, %lld, %lld), weight (%lld, %lld, %lld, %lld), stride (%lld, %lld), "
+             "padding (%lld, %lld, %lld, %lld), dilation (%lld, %lld)",
+             (long long)d->n, (long long)d->c, (long long)d->h, (long long)d->w, (long long)d->oc,
+             (long long)(d->c / (d->groups > 0 ? d->groups : 1)), (long long)d->kh,
+             (long long)d->kw, (long long)d->sh, (long long)d->sw, (long long)pad[0],
+             (long long)pad[1], (long long)pad[2], (long long)pad[3], (long long)d->dh,
+             (long long)d->dw);
+}
+
+static void describe_pool(char *buf, size_t len, const wg_pool_dims *d)
+{
+    snprintf(buf, len,
+             "input planes (%lld, %lld, %lld, %lld), kernel_size (%lld, %lld, %lld), stride (%lld, "
+             "%lld, %lld), padding (%lld, %lld, %lld), dilation (%lld, %lld, %lld)",
+             (long long)d->planes, (long long)d->id, (long long)d->ih, (long long)d->iw,
+             (long long)d->kd, (long long)d->kh, (long long)d->kw, (long long)d->sd,
+             (long long)d->sh, (long long)d->sw, (long long)d->pd, (long long)d->ph,
+             (long long)d->pw, (long long)d->dd, (long long)d->dh, (long long)d->dw);
 }
 
 static PyObject *patch_layer(PyObject *args, PyObject *kw, int adder)
@@ -462,9 +486,11 @@ static PyObject *patch_layer(PyObject *args, PyObject *kw, int adder)
     }
     if (check_vector(b, d.oc, "bias"))
         goto done;
+    char got[512];
     const wg_arg bad = wg_conv2d_shape(&d, pad[2], pad[3]);
     if (bad) {
-        shape_error(bad, adder ? "Adder2d" : "convolution");
+        describe_conv(got, sizeof got, &d, pad);
+        shape_error(bad, adder ? "Adder2d" : "convolution", got);
         goto done;
     }
     if (d.oh < 0 || d.ow < 0 || d.kh == 0 || d.kw == 0) { /* extents fit: shape_error otherwise */
@@ -485,9 +511,10 @@ static PyObject *patch_layer(PyObject *args, PyObject *kw, int adder)
     Py_END_ALLOW_THREADS
     if (rc != WG_OK) {
         Py_CLEAR(out);
-        if (rc == WG_ERANGE) /* not reached: wg_conv2d_shape checked the same bounds */
-            shape_error(wg_conv2d_valid(&d), adder ? "Adder2d" : "convolution");
-        else
+        if (rc == WG_ERANGE) { /* not reached: wg_conv2d_shape checked the same bounds */
+            describe_conv(got, sizeof got, &d, pad);
+            shape_error(wg_conv2d_valid(&d), adder ? "Adder2d" : "convolution", got);
+        } else
             PyErr_NoMemory();
     }
 done:
@@ -566,7 +593,7 @@ static int nc_hw(PyArrayObject *x, int64_t *n, int64_t *c, int64_t *hw)
     *n = PyArray_DIM(x, 0), *c = PyArray_DIM(x, 1), *hw = 1;
     for (int i = 2; i < PyArray_NDIM(x); i++)
         if (wg_mul_i64(*hw, PyArray_DIM(x, i), hw)) /* NumPy bounds the size: not reached */
-            return shape_error(WG_ARG_INPUT, "batch norm");
+            return shape_error(WG_ARG_INPUT, "batch norm", "an array of more elements");
     return 0;
 }
 
@@ -688,9 +715,11 @@ static PyObject *pool_layer(PyObject *args, PyObject *kw, int is_max)
     d.id = PyArray_DIM(x, 1), d.ih = PyArray_DIM(x, 2), d.iw = PyArray_DIM(x, 3);
     d.kd = k[0], d.kh = k[1], d.kw = k[2], d.sd = s[0], d.sh = s[1], d.sw = s[2];
     d.pd = p[0], d.ph = p[1], d.pw = p[2], d.dd = dl[0], d.dh = dl[1], d.dw = dl[2];
+    char got[512];
     const wg_arg bad = wg_pool_shape(&d, ceil_mode);
     if (bad) {
-        shape_error(bad, is_max ? "max pool" : "average pool");
+        describe_pool(got, sizeof got, &d);
+        shape_error(bad, is_max ? "max pool" : "average pool", got);
         goto done;
     }
     if (d.od <= 0 || d.oh <= 0 || d.ow <= 0) {
@@ -721,7 +750,8 @@ static PyObject *pool_layer(PyObject *args, PyObject *kw, int is_max)
     if (rc != WG_OK) { /* not reached: wg_pool_shape checked the same bounds */
         Py_CLEAR(out);
         Py_CLEAR(idx);
-        shape_error(wg_pool_valid(&d), is_max ? "max pool" : "average pool");
+        describe_pool(got, sizeof got, &d);
+        shape_error(wg_pool_valid(&d), is_max ? "max pool" : "average pool", got);
     }
 done:
     Py_XDECREF(x);
