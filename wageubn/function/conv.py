@@ -1,4 +1,5 @@
 """Quantized 2-d convolution (``wageubn.function.Conv2d``)."""
+import math
 from typing import Tuple, Union
 
 import numpy as np
@@ -13,14 +14,41 @@ IntPair = Union[int, Tuple[int, int]]
 _NUMPY_PAD = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
+INT64_MAX = 2**63 - 1
+_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
 def pair(value, name: str, minimum: int) -> Tuple[int, int]:
-    """An int or a pair of ints as a pair, each at least ``minimum``."""
+    """An int or a pair of ints as a pair, each in [``minimum``, 2**63 - 1].
+
+    A ``kernel_size`` must also leave a float32 (kh, kw) weight plane addressable.
+
+    >>> pair(3, "stride", 1)
+    (3, 3)
+    >>> pair((1, 2**63), "dilation", 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: dilation: expected values in [1, 2**63 - 1], got (1, 9223372036854775808)
+    """
     items = (value, value) if isinstance(value, (int, np.integer)) else tuple(value) if isinstance(value, (tuple, list)) else None
     if items is None or len(items) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
         raise TypeError(f"{name}: expected an int or a pair of ints, got {value!r}")
     if min(items) < minimum:
         raise ValueError(f"{name}: expected values >= {minimum}, got {value!r}")
-    return (int(items[0]), int(items[1]))
+    if max(int(v) for v in items) > INT64_MAX:
+        raise ValueError(f"{name}: expected values in [{minimum}, 2**63 - 1], got {value!r}")
+    result = (int(items[0]), int(items[1]))
+    if name == "kernel_size" and result[0] * result[1] * 4 > INT64_MAX:
+        raise ValueError(f"kernel_size: expected a kernel whose float32 weight can be addressed "
+                         f"(at most 2**63 - 1 bytes), got {value!r}")
+    return result
+
+
+def weight_shape(shape: Tuple[int, ...]) -> Tuple[int, ...]:
+    """``shape`` when a float32 array of it can be addressed, else ValueError naming kernel_size."""
+    if math.prod(shape) * 4 > INT64_MAX:
+        raise ValueError(f"kernel_size: expected a weight of at most 2**63 - 1 bytes, got shape {shape}")
+    return shape
 
 
 def positive_int(value, name: str) -> int:
@@ -64,13 +92,12 @@ class Conv2d(QuantLayer):
             self.padding = padding
         else:
             self.padding = pair(padding, "padding", 0)
-        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
-            raise ValueError("padding_mode: expected 'zeros', 'reflect', 'replicate' or 'circular', "
-                             f"got {padding_mode!r}")
         self.padding_mode = padding_mode
+        self._padding_mode()  # fail at construction on a bad mode (and at each call after a change)
         self.transposed = False
         self.output_padding = (0, 0)
-        self.weight = Parameter(np.empty((out_channels, in_channels // groups) + self.kernel_size, np.float32))
+        self.weight = Parameter(np.empty(weight_shape((out_channels, in_channels // groups) + self.kernel_size),
+                                         np.float32))
         if bias:
             self.bias = Parameter(np.empty(out_channels, np.float32))
         else:
@@ -94,14 +121,26 @@ class Conv2d(QuantLayer):
             s += f", padding_mode={self.padding_mode}"
         return s
 
+    def _padding_mode(self) -> str:
+        mode = self.padding_mode
+        if not isinstance(mode, str) or mode not in _MODES:
+            raise ValueError("padding_mode: expected 'zeros', 'reflect', 'replicate' or 'circular', "
+                             f"got {mode!r}")
+        return mode
+
     def _pads(self) -> Tuple[int, int, int, int]:
         """(top, left, bottom, right); 'same' puts the odd pixel at the bottom / right, as torch."""
         if self.padding == "valid":
             return (0, 0, 0, 0)
         if self.padding == "same":
-            th, tw = (d * (k - 1) for d, k in zip(self.dilation, self.kernel_size))
+            th, tw = (d * (k - 1) for d, k in zip(pair(self.dilation, "dilation", 1), self.kernel_size))
+            if max(th, tw) > INT64_MAX:
+                raise ValueError(f"dilation: expected 'same' padding dilation * (kernel_size - 1) of at "
+                                 f"most 2**63 - 1, got dilation={self.dilation!r} with "
+                                 f"kernel_size={self.kernel_size!r}")
             return (th // 2, tw // 2, th - th // 2, tw - tw // 2)
-        return self.padding + self.padding
+        pads = pair(self.padding, "padding", 0)
+        return pads + pads
 
     def forward(self, input) -> np.ndarray:
         x = as_input(input, (3, 4), "Conv2d", "(n, c, h, w) or (c, h, w)")
@@ -109,15 +148,19 @@ class Conv2d(QuantLayer):
         if unbatched:
             x = x[None]
         pads = self._pads()
-        if self.padding_mode != "zeros":
+        if self._padding_mode() != "zeros":
             top, left, bottom, right = pads
             # torch's limits: reflect needs pad < size, circular pad <= size, replicate size >= 1.
             fits = {"reflect": lambda p, n: p < n, "circular": lambda p, n: p <= n,
                     "replicate": lambda p, n: n > 0}[self.padding_mode]
             if not all(fits(p, n) for p, n in ((top, x.shape[2]), (bottom, x.shape[2]),
                                                (left, x.shape[3]), (right, x.shape[3]))):
-                raise ValueError(f"Conv2d: padding {pads} is too large for {self.padding_mode} padding "
+                raise ValueError(f"padding: {pads} is too large for {self.padding_mode} padding "
                                  f"of an input of spatial size {x.shape[2:]}")
+            padded = x.shape[:2] + (x.shape[2] + top + bottom, x.shape[3] + left + right)
+            if math.prod(padded) * x.itemsize > INT64_MAX:
+                raise ValueError(f"padding: expected a padded input of at most 2**63 - 1 bytes, got "
+                                 f"padding {pads} around an input of shape {x.shape}")
             x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), mode=_NUMPY_PAD[self.padding_mode])
             pads = (0, 0, 0, 0)
         weight = self.weight

@@ -27,6 +27,7 @@ from .module import Module
 
 __all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d"]
 
+_INT64_MAX = 2**63 - 1
 _LAYOUTS = {1: "(N, C, L) or (C, L)", 2: "(N, C, H, W) or (C, H, W)",
             3: "(N, C, D, H, W) or (C, D, H, W)"}
 
@@ -36,12 +37,25 @@ def _is_int(v) -> bool:
 
 
 def _ints(value, n: int, name: str, minimum: int) -> Tuple[int, ...]:
-    """An int, or a sequence of 1 or ``n`` ints, as ``n`` ints each >= ``minimum``."""
+    """An int, or a sequence of 1 or ``n`` ints, as ``n`` ints each in [``minimum``, 2**63 - 1].
+
+    Sizes derived from them (padded extents, window spans, output sizes) are checked by the
+    kernels' shape check, which names the argument that overflows.
+
+    >>> _ints(2, 3, "stride", 1)
+    (2, 2, 2)
+    >>> _ints(2**64, 1, "padding", 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: padding: expected values in [0, 2**63 - 1], got 18446744073709551616
+    """
     items = (value,) if _is_int(value) else tuple(value) if isinstance(value, (tuple, list)) else None
     if items is None or len(items) not in (1, n) or not all(_is_int(v) for v in items):
         raise TypeError(f"{name}: expected an int or a tuple of {n} ints, got {value!r}")
     if min(items) < minimum:
         raise ValueError(f"{name}: expected values >= {minimum}, got {value!r}")
+    if max(int(v) for v in items) > _INT64_MAX:
+        raise ValueError(f"{name}: expected values in [{minimum}, 2**63 - 1], got {value!r}")
     return tuple(int(v) for v in items) * (n // len(items))
 
 
