@@ -1,8 +1,9 @@
 /*
  * Max and average pooling over planes of (d, h, w), with torch's window rules.
  *
- * wg_pool_valid (shape.c) bounds every index formed here: a window starts at o * s - p with
- * o * s < ext + s, and ends (start + span) within ext + span + s, all of which fit int64.
+ * wg_pool_valid (shape.c) bounds every index formed here: a window starts at o * s - p, its
+ * first tap lies within pad + span of the start, and start + span + dil (the last window's end
+ * plus a step) fits int64.
  */
 #include "checked.h"
 #include "wageubn.h"

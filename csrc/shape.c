@@ -111,12 +111,16 @@ wg_arg wg_conv2d_shape(wg_conv2d_dims *d, int64_t pb, int64_t pr)
 /* Pooling                                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* One axis's bounds: the padded extent in + 2 * pad, the span, and room for the kernels'
- * largest intermediate (a window start plus span plus stride). */
-static wg_arg pool_axis_check(int64_t in, int64_t k, int64_t s, int64_t p, int64_t dil,
-                              int64_t *ext, int64_t *span)
+/*
+ * One axis: the padded extent in + 2 * pad and the window span must fit, and so must what the
+ * kernels form from them: the last window's end plus a dilation step ((out - 1) * s + span +
+ * dil), a start's distance to its first tap (pad + span), a tap plus a step (ext + dil).  With compute, *out receives torch's
+ * pooling_output_shape (-1: no window fits), else *out is checked as given.
+ */
+static wg_arg pool_axis(int64_t in, int64_t k, int64_t s, int64_t p, int64_t dil, int ceil_mode,
+                        int compute, int64_t *out)
 {
-    int64_t t;
+    int64_t ext, span, t;
     if (in < 0)
         return WG_ARG_INPUT;
     if (k < 1)
@@ -125,30 +129,44 @@ static wg_arg pool_axis_check(int64_t in, int64_t k, int64_t s, int64_t p, int64
         return WG_ARG_STRIDE;
     if (dil < 1)
         return WG_ARG_DILATION;
-    if (p < 0 || wg_mul_i64(p, 2, &t) || wg_add_i64(in, t, ext))
+    if (p < 0 || wg_mul_i64(p, 2, &t) || wg_add_i64(in, t, &ext))
         return WG_ARG_PADDING;
-    if (wg_span_i64(k, dil, span))
+    if (wg_span_i64(k, dil, &span))
         return dil > 1 ? WG_ARG_DILATION : WG_ARG_KERNEL_SIZE;
-    if (wg_add_i64(*ext, *span, &t) || wg_add_i64(t, s, &t))
-        return s > *ext ? WG_ARG_STRIDE : *span > in ? (dil > 1 ? WG_ARG_DILATION : WG_ARG_KERNEL_SIZE)
-                                                     : WG_ARG_PADDING;
+    if (wg_add_i64(p, span, &t) || wg_add_i64(ext, dil, &t)) /* a start's first tap; a step */
+        return WG_ARG_PADDING;
+    if (compute) {
+        /* floor (or with ceil_mode, ceil) of (ext - span) / s, plus one, without forming
+         * ext - span + s - 1; -1 when that numerator is negative */
+        const int64_t num = ext - span; /* both in [0, INT64_MAX] */
+        if (num < 0 && (!ceil_mode || num + (s - 1) < 0)) {
+            *out = -1;
+            return WG_ARG_NONE;
+        }
+        const int64_t q = num < 0 ? 0 : num / s, r = num < 0 ? 1 : num % s;
+        *out = q + (ceil_mode && r > 0) + 1;
+        if (num < 0) /* ceil_mode, -(s - 1) <= num < 0: one window */
+            *out = 1;
+        if (ceil_mode && (wg_mul_i64(*out - 1, s, &t) || t >= in + p)) /* the last window */
+            --*out;                                                      /* starts in in + pad */
+    }
+    if (*out > 0 && (wg_mul_i64(*out - 1, s, &t) || wg_add_i64(t, span, &t) ||
+                     wg_add_i64(t, dil, &t)))
+        return WG_ARG_STRIDE;
     return WG_ARG_NONE;
 }
 
-wg_arg wg_pool_valid(const wg_pool_dims *d)
+/* Every axis, then the input and output element and byte counts. */
+static wg_arg pool_check(wg_pool_dims *d, int ceil_mode, int compute)
 {
-    const int64_t in[3] = {d->id, d->ih, d->iw}, out[3] = {d->od, d->oh, d->ow};
+    const int64_t in[3] = {d->id, d->ih, d->iw};
     const int64_t k[3] = {d->kd, d->kh, d->kw}, s[3] = {d->sd, d->sh, d->sw};
     const int64_t p[3] = {d->pd, d->ph, d->pw}, dil[3] = {d->dd, d->dh, d->dw};
+    int64_t *out[3] = {&d->od, &d->oh, &d->ow};
     wg_arg a;
-    int64_t ext, span, t;
-    for (int i = 0; i < 3; i++) {
-        if ((a = pool_axis_check(in[i], k[i], s[i], p[i], dil[i], &ext, &span)))
+    for (int i = 0; i < 3; i++)
+        if ((a = pool_axis(in[i], k[i], s[i], p[i], dil[i], ceil_mode, compute, out[i])))
             return a;
-        /* every window starts before ext + s (torch's rule keeps the last inside in + pad) */
-        if (out[i] > 0 && (wg_mul_i64(out[i] - 1, s[i], &t) || t >= ext + s[i]))
-            return WG_ARG_STRIDE;
-    }
     const int64_t input[4] = {d->planes, d->id, d->ih, d->iw};
     if (d->planes < 0 || !counts_fit(input, 4, sizeof(float)))
         return WG_ARG_INPUT;
@@ -159,33 +177,15 @@ wg_arg wg_pool_valid(const wg_pool_dims *d)
     return WG_ARG_NONE;
 }
 
-/* torch's pooling_output_shape for one axis whose bounds passed pool_axis_check. */
-static int64_t pool_axis_out(int64_t in, int64_t ext, int64_t span, int64_t s, int64_t p,
-                             int ceil_mode)
+wg_arg wg_pool_valid(const wg_pool_dims *d)
 {
-    const int64_t num = ext - span + (ceil_mode ? s - 1 : 0); /* within ext + s: fits */
-    if (num < 0)
-        return -1;
-    int64_t out = num / s + 1;
-    if (ceil_mode && (out - 1) * s >= in + p) /* the last window must start inside in + pad */
-        out--;
-    return out;
+    wg_pool_dims copy = *d; /* checked as given: not written */
+    return pool_check(&copy, 0, 0);
 }
 
 wg_arg wg_pool_shape(wg_pool_dims *d, int ceil_mode)
 {
-    const int64_t in[3] = {d->id, d->ih, d->iw};
-    const int64_t k[3] = {d->kd, d->kh, d->kw}, s[3] = {d->sd, d->sh, d->sw};
-    const int64_t p[3] = {d->pd, d->ph, d->pw}, dil[3] = {d->dd, d->dh, d->dw};
-    int64_t *out[3] = {&d->od, &d->oh, &d->ow};
-    for (int i = 0; i < 3; i++) {
-        int64_t ext, span;
-        const wg_arg a = pool_axis_check(in[i], k[i], s[i], p[i], dil[i], &ext, &span);
-        if (a)
-            return a;
-        *out[i] = pool_axis_out(in[i], ext, span, s[i], p[i], ceil_mode);
-    }
-    return wg_pool_valid(d);
+    return pool_check(d, ceil_mode, 1);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -7,7 +7,7 @@ from .. import _C
 from .._threads import get_num_threads
 from . import init
 from ._layer import as_input
-from .conv import pair, positive_int
+from .conv import pair, positive_int, weight_shape
 from .module import Module, Parameter
 
 IntPair = Union[int, Tuple[int, int]]
@@ -41,7 +41,8 @@ class Adder2d(Module):
         kh, kw = pair(kernel_size, "kernel_size", 1)
         pair(stride, "stride", 1)
         pair(padding, "padding", 0)
-        self.weight = Parameter(init.normal_(np.empty((output_channel, input_channel, kh, kw), np.float32)))
+        self.weight = Parameter(init.normal_(np.empty(weight_shape((output_channel, input_channel, kh, kw)),
+                                                      np.float32)))
         self._bias = bias
         if bias:
             self.bias = Parameter(init.uniform_(np.empty(output_channel, np.float32)))
