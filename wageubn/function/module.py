@@ -15,7 +15,7 @@ PyTorch carry over, but nothing imports torch: parameters are float32
 ...         return x * self.weight
 >>> net = Sequential(Flatten(), Scale())
 >>> net(np.ones((1, 2, 1), dtype=np.float32))
-array([[2., 2.]], dtype=float32)
+tensor([[2., 2.]], dtype=float32)
 >>> list(net.state_dict())
 ['1.weight']
 """
@@ -46,6 +46,8 @@ from typing import (
 )
 
 import numpy as np
+
+from ..tensor import Tensor, _wrap
 
 __all__ = [
     "Parameter",
@@ -85,11 +87,11 @@ def _as_array(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
-class Parameter(np.ndarray):
-    """A float32 array that a :class:`Module` registers as a learnable parameter.
+class Parameter(Tensor):
+    """A float32 :class:`~wageubn.Tensor` that a :class:`Module` registers as a learnable parameter.
 
     ``data`` is copied; ``Parameter()`` is an empty array. Arithmetic and
-    ufunc results are plain ``numpy.ndarray`` (or NumPy scalars), so derived
+    ufunc results are plain :class:`~wageubn.Tensor` objects (not Parameters), so derived
     values are never mistaken for parameters, while in-place updates such as
     ``p -= lr * grad`` keep the object (and its registration) intact.
 
@@ -97,11 +99,11 @@ class Parameter(np.ndarray):
     >>> p
     Parameter containing:
     array([1., 2.], dtype=float32)
-    >>> type(p * 2).__name__, p.requires_grad
-    ('ndarray', True)
+    >>> type(p * 2).__name__, p.requires_grad, (p * 2).requires_grad
+    ('Tensor', True, False)
     """
 
-    requires_grad: bool
+    _requires_grad = True
 
     def __new__(cls, data: Any = None, requires_grad: bool = True) -> Parameter:
         array = np.empty(0, dtype=np.float32) if data is None else _as_array(data)
@@ -116,7 +118,7 @@ class Parameter(np.ndarray):
 
     def __array_finalize__(self, obj: Optional[np.ndarray]) -> None:
         # Views and copies (slicing, ``copy.deepcopy``) inherit the flag.
-        self.requires_grad = getattr(obj, "requires_grad", True)
+        self._requires_grad = getattr(obj, "_requires_grad", True)
 
     def __array_wrap__(
         self,
@@ -126,33 +128,15 @@ class Parameter(np.ndarray):
     ) -> Any:
         # NumPy only hands us a Parameter when it is an explicit ``out=``
         # (e.g. ``p += 1``); that object must survive, anything else is a new
-        # value and becomes a plain array / scalar.
+        # value and becomes a plain Tensor (0-d for a scalar result).
         if isinstance(array, Parameter):
             return array
-        array = array.view(np.ndarray)
-        return array[()] if return_scalar else array
-
-    def __reduce_ex__(self, protocol: Any) -> Tuple[Any, ...]:
-        # ndarray's own pickling drops instance attributes such as requires_grad.
-        return (_rebuild_parameter, (type(self), self.view(np.ndarray), self.requires_grad))
-
-    def requires_grad_(self, requires_grad: bool = True) -> Parameter:
-        """Set :attr:`requires_grad` in place and return ``self``."""
-        self.requires_grad = bool(requires_grad)
-        return self
+        return array.view(Tensor)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + repr(self.view(np.ndarray))
 
     __str__ = __repr__
-
-
-def _rebuild_parameter(
-    cls: Type[Parameter], array: np.ndarray, requires_grad: bool
-) -> Parameter:
-    param = cast(Parameter, array.view(cls))
-    param.requires_grad = requires_grad
-    return param
 
 
 # Shared by all handles so an id never names two hooks of the same module.
@@ -255,7 +239,7 @@ class Module:
     ...         return x * self.weight + self.offset
     >>> net = Affine()
     >>> net(np.array([1.0]))
-    array([2.])
+    tensor([2.])
     >>> [name for name, _ in net.named_parameters()], list(net.state_dict())
     (['weight'], ['weight', 'offset'])
     """
@@ -517,8 +501,9 @@ class Module:
         return handle
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # The one place a forward's ndarray results (also in tuples / lists) become Tensors.
         if not self._forward_pre_hooks and not self._forward_hooks:
-            return self.forward(*args, **kwargs)  # no hooks: nothing else to do
+            return _wrap(self.forward(*args, **kwargs))  # no hooks: nothing else to do
         result = None
         called: Set[int] = set()
         try:
@@ -537,12 +522,12 @@ class Module:
                     new = hook(self, args)
                     if new is not None:
                         args = new if isinstance(new, tuple) else (new,)
-            result = self.forward(*args, **kwargs)
+            result = _wrap(self.forward(*args, **kwargs))
             for hook_id, hook in list(self._forward_hooks.items()):
                 called.add(hook_id)
                 new = self._run_forward_hook(hook_id, hook, args, kwargs, result)
                 if new is not None:
-                    result = new
+                    result = _wrap(new)
             return result
         except Exception:
             for hook_id, hook in list(self._forward_hooks.items()):
@@ -1274,7 +1259,7 @@ class Flatten(Module):
 class Identity(Module):
     """Return the input unchanged; constructor arguments are accepted and ignored.
 
-    >>> x = np.ones(3)
+    >>> x = np.ones(3).view(Tensor)
     >>> Identity(54, unused="argument")(x) is x
     True
     """
