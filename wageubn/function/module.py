@@ -47,7 +47,7 @@ from typing import (
 
 import numpy as np
 
-from ..tensor import Tensor, _wrap
+from ..tensor import Tensor, _check_device, _wrap
 
 __all__ = [
     "Parameter",
@@ -245,6 +245,7 @@ class Module:
     """
 
     training: bool
+    _version: int = 1  # the ``version`` of each module's state-dict metadata, as torch's
     _parameters: Dict[str, Optional[Parameter]]
     _buffers: Dict[str, Optional[np.ndarray]]
     _non_persistent_buffers_set: Set[str]
@@ -695,6 +696,21 @@ class Module:
             raise AttributeError(f"`{param_name}` is not an nn.Parameter")
         return param
 
+    def get_buffer(self, target: str) -> np.ndarray:
+        """Return the buffer at dotted path ``target`` (e.g. ``'bn.running_mean'``).
+
+        >>> m = Sequential(Identity()); m[0].register_buffer("count", np.zeros(1))
+        >>> m.get_buffer("0.count")
+        array([0.])
+        """
+        module_path, _, buffer_name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        if not hasattr(module, buffer_name):
+            raise AttributeError(f"{module._get_name()} has no attribute `{buffer_name}`")
+        if buffer_name not in module._buffers:
+            raise AttributeError(f"`{buffer_name}` is not a buffer")
+        return module._buffers[buffer_name]
+
     # ------------------------------------------------------------------ modes and no-ops
 
     def train(self: T, mode: bool = True) -> T:
@@ -739,6 +755,138 @@ class Module:
         """No-op returning ``self``: parameters are always float32; buffers keep their dtype."""
         return self
 
+    def cuda(self: T, device: Any = None) -> T:
+        """No-op returning ``self``: there is no GPU, 'cuda' names host memory here too."""
+        _check_device(device)
+        return self
+
+    def double(self: T) -> T:
+        """No-op returning ``self``: parameters stay float32 (the kernels compute in float32)."""
+        return self
+
+    def half(self: T) -> T:
+        """No-op returning ``self``: parameters stay float32 (the kernels compute in float32)."""
+        return self
+
+    def type(self: T, dst_type: Any) -> T:
+        """No-op returning ``self`` for a floating ``dst_type`` (a dtype such as
+        ``wageubn.float64`` or a name such as ``'torch.DoubleTensor'``): parameters stay float32.
+
+        >>> import wageubn
+        >>> m = Identity(); m.type(wageubn.double) is m
+        True
+        """
+        if isinstance(dst_type, str) and dst_type.endswith("Tensor"):
+            name = dst_type.rpartition(".")[2]
+            floating = name in ("FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor")
+        else:
+            try:
+                floating = np.dtype(dst_type).kind == "f"
+            except TypeError:
+                raise TypeError(f"dst_type: expected a dtype or a tensor type name, got {dst_type!r}") from None
+        if not floating:
+            raise TypeError(f"dst_type: expected a floating type (parameters stay float32), got {dst_type!r}")
+        return self
+
+    # ------------------------------------------------------------------ state-dict hooks
+
+    def _hooks(self, name: str) -> OrderedDict[int, Any]:
+        """This module's hook registry ``name``, created on first use (also on old pickles)."""
+        hooks = self.__dict__.get(name)
+        if hooks is None:
+            hooks = OrderedDict()
+            object.__setattr__(self, name, hooks)
+        return hooks
+
+    def register_state_dict_pre_hook(self, hook: Callable[..., None]) -> RemovableHandle:
+        """Run ``hook(module, prefix, keep_vars)`` before :meth:`state_dict` saves this module."""
+        hooks = self._hooks("_state_dict_pre_hooks")
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
+
+    def register_state_dict_post_hook(self, hook: Callable[..., None]) -> RemovableHandle:
+        """Run ``hook(module, state_dict, prefix, local_metadata)`` after :meth:`state_dict` saved
+        this module and its children; it edits ``state_dict`` in place and must return None.
+
+        >>> m = Identity()
+        >>> _ = m.register_state_dict_post_hook(lambda mod, sd, prefix, meta: sd.update(extra=1))
+        >>> dict(m.state_dict())
+        {'extra': 1}
+        """
+        hooks, public = self._hooks("_state_dict_hooks"), self._hooks("_state_dict_hooks_public")
+        if any(h is hook and i not in public for i, h in hooks.items()):
+            raise RuntimeError("Cannot register the same function as the state dict post hook that was "
+                               "previously registered via _register_state_dict_hook")
+        handle = RemovableHandle(hooks, public)
+        hooks[handle.id] = hook
+        public[handle.id] = True
+        return handle
+
+    def _register_state_dict_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Run ``hook(module, state_dict, prefix, local_metadata)`` after :meth:`state_dict`; a
+        returned dict replaces the result (honoured when this module is the one called)."""
+        hooks, public = self._hooks("_state_dict_hooks"), self._hooks("_state_dict_hooks_public")
+        if any(h is hook and i in public for i, h in hooks.items()):
+            raise RuntimeError("Cannot register the same function as the state dict post hook that was "
+                               "previously registered via register_state_dict_post_hook")
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
+
+    def register_load_state_dict_pre_hook(self, hook: Callable[..., None]) -> RemovableHandle:
+        """Run ``hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs)`` before :meth:`load_state_dict` checks this module's
+        entries; it may edit ``state_dict`` (this module's part of it) in place."""
+        return self._register_load_state_dict_pre_hook(hook, with_module=True)
+
+    def _register_load_state_dict_pre_hook(self, hook: Callable[..., None], with_module: bool = False) -> RemovableHandle:
+        """As :meth:`register_load_state_dict_pre_hook`; without ``with_module`` the hook is
+        called without the module argument."""
+        hooks, with_mod = self._hooks("_load_state_dict_pre_hooks"), self._hooks("_load_state_dict_pre_hooks_with_module")
+        handle = RemovableHandle(hooks, with_mod)
+        hooks[handle.id] = hook
+        if with_module:
+            with_mod[handle.id] = True
+        return handle
+
+    def register_load_state_dict_post_hook(self, hook: Callable[..., None]) -> RemovableHandle:
+        """Run ``hook(module, incompatible_keys)`` after :meth:`load_state_dict` checked this module
+        and its children; it may edit ``incompatible_keys.missing_keys`` / ``.unexpected_keys`` in
+        place (before ``strict`` judges them) and must return None.
+
+        >>> m = Sequential(Identity()); m[0].register_parameter("w", Parameter([0.0]))
+        >>> _ = m.register_load_state_dict_post_hook(lambda mod, keys: keys.missing_keys.clear())
+        >>> m.load_state_dict({})
+        <All keys matched successfully>
+        """
+        hooks = self._hooks("_load_state_dict_post_hooks")
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
+
+    def _run_load_state_dict_pre_hooks(self, state_dict: Dict[str, Any], prefix: str, metadata: Any,
+                                       strict: bool, missing_keys: List[str], unexpected_keys: List[str],
+                                       error_msgs: List[str]) -> None:
+        hooks = self.__dict__.get("_load_state_dict_pre_hooks")
+        if not hooks:
+            return
+        local_metadata = {} if metadata is None else metadata.get(prefix[:-1], {})
+        with_module = self.__dict__.get("_load_state_dict_pre_hooks_with_module", {})
+        for hook_id, hook in list(hooks.items()):
+            args = (state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+            hook(self, *args) if hook_id in with_module else hook(*args)
+
+    def _run_load_state_dict_post_hooks(self, missing_keys: List[str], unexpected_keys: List[str]) -> None:
+        hooks = self.__dict__.get("_load_state_dict_post_hooks")
+        if not hooks:
+            return
+        incompatible = IncompatibleKeys(missing_keys, unexpected_keys)
+        for hook in list(hooks.values()):
+            if hook(self, incompatible) is not None:
+                raise RuntimeError("load_state_dict post-hook must return None; edit "
+                                   "incompatible_keys in place instead")
+
     # ------------------------------------------------------------------ state dict
 
     def _save_to_state_dict(
@@ -770,12 +918,26 @@ class Module:
         """
         if destination is None:
             destination = OrderedDict()
+            destination._metadata = OrderedDict()  # type: ignore[attr-defined]
+        local_metadata = {"version": self._version}
+        if hasattr(destination, "_metadata"):
+            destination._metadata[prefix[:-1]] = local_metadata
+        for hook in list(self.__dict__.get("_state_dict_pre_hooks", {}).values()):
+            hook(self, prefix, keep_vars)
         self._save_to_state_dict(destination, prefix, keep_vars)
         for name, module in self._modules.items():
             if module is not None:
                 module.state_dict(
                     destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars
                 )
+        public = self.__dict__.get("_state_dict_hooks_public", {})
+        for hook_id, hook in list(self.__dict__.get("_state_dict_hooks", {}).items()):
+            result = hook(self, destination, prefix, local_metadata)
+            if hook_id in public:
+                if result is not None:
+                    raise RuntimeError("state_dict post-hook must return None")
+            elif result is not None:
+                destination = result
         return destination
 
     def _load_from_state_dict(
@@ -865,6 +1027,8 @@ class Module:
         pending: List[Tuple[Dict[str, Any], str, np.ndarray]] = []
 
         def load(module: Module, local_state: Mapping[str, Any], prefix: str) -> None:
+            module._run_load_state_dict_pre_hooks(local_state, prefix, getattr(state_dict, "_metadata", None),
+                                                  strict, missing_keys, unexpected_keys, error_msgs)
             module._load_from_state_dict(
                 local_state, prefix, missing_keys, unexpected_keys, error_msgs, pending
             )
@@ -875,6 +1039,7 @@ class Module:
                         k: v for k, v in local_state.items() if k.startswith(child_prefix)
                     }
                     load(child, child_state, child_prefix)
+            module._run_load_state_dict_post_hooks(missing_keys, unexpected_keys)
 
         load(self, dict(state_dict), "")
 
