@@ -22,6 +22,8 @@ try:
 except ImportError:
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+import wageubn
+from wageubn import Tensor
 import wageubn.function.module as module_mod
 from wageubn.function.module import (
     Flatten,
@@ -203,13 +205,13 @@ def test_parameter_rejects_non_real_data(data):
         Parameter(data)
 
 
-def test_parameter_results_of_arithmetic_are_plain():
+def test_parameter_results_of_arithmetic_are_plain_tensors():
+    # Derived values are Tensors (0-d for scalars, as torch), never Parameters.
     p = Parameter([1.0, -2.0])
     for result in (p * 2, p + p, np.abs(p), p > 0, p @ np.ones((2, 2)), np.maximum(p, 0), -p):
-        assert type(result) is np.ndarray
-    assert type(p.sum()) is np.float32
-    assert type(p.max()) is np.float32
-    assert type(p @ p) is np.float32
+        assert type(result) is Tensor
+    for scalar in (p.sum(), p.max(), p @ p):
+        assert type(scalar) is Tensor and scalar.shape == () and scalar.dtype == np.float32
     np.testing.assert_array_equal(p * 2, [2.0, -4.0])
 
 
@@ -1174,7 +1176,7 @@ def test_flatten_shapes_and_repr():
     assert Flatten(1, 1)(x).shape == (2, 3, 4)
     assert Flatten(0, -1)(np.array(3.0)).shape == (1,)
     assert Flatten()(np.zeros((0, 3, 2))).shape == (0, 6)
-    assert type(Flatten(0)(Parameter(x))) is np.ndarray
+    assert type(Flatten(0)(Parameter(x))) is Tensor  # not a Parameter
     assert repr(Flatten()) == "Flatten(start_dim=1, end_dim=-1)"
     assert Flatten(0, 2).extra_repr() == "start_dim=0, end_dim=2"
 
@@ -1201,7 +1203,9 @@ def test_flatten_matches_torch():
 def test_identity():
     x = np.ones(2)
     ident = Identity(3, key="ignored")
-    assert ident(x) is x and repr(ident) == "Identity()"
+    t = wageubn.from_numpy(x)
+    assert ident(t) is t and repr(ident) == "Identity()"
+    assert type(ident(x)) is Tensor and ident(x).base is x  # an ndarray comes back as a Tensor view
     assert list(ident.parameters()) == []
 
 

@@ -14,7 +14,7 @@ class ReLU(QuantLayer):
 
     >>> import wageubn.function as nn
     >>> nn.ReLU()([-1.0, 0.3, 2.0])
-    array([0.      , 0.296875, 2.      ], dtype=float32)
+    tensor([0.      , 0.296875, 2.      ], dtype=float32)
     """
 
     upper = math.inf

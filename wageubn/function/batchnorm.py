@@ -21,7 +21,7 @@ class BatchNorm2d(QuantLayer):
     >>> import numpy as np, wageubn.function as nn
     >>> bn = nn.BatchNorm2d(2)
     >>> bn(np.full((1, 2, 1, 1), 0.3)).ravel()
-    array([0.296875, 0.296875], dtype=float32)
+    tensor([0.296875, 0.296875], dtype=float32)
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,

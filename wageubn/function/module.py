@@ -15,7 +15,7 @@ PyTorch carry over, but nothing imports torch: parameters are float32
 ...         return x * self.weight
 >>> net = Sequential(Flatten(), Scale())
 >>> net(np.ones((1, 2, 1), dtype=np.float32))
-array([[2., 2.]], dtype=float32)
+tensor([[2., 2.]], dtype=float32)
 >>> list(net.state_dict())
 ['1.weight']
 """
@@ -46,6 +46,8 @@ from typing import (
 )
 
 import numpy as np
+
+from ..tensor import Tensor, _check_device, _wrap
 
 __all__ = [
     "Parameter",
@@ -85,11 +87,11 @@ def _as_array(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
-class Parameter(np.ndarray):
-    """A float32 array that a :class:`Module` registers as a learnable parameter.
+class Parameter(Tensor):
+    """A float32 :class:`~wageubn.Tensor` that a :class:`Module` registers as a learnable parameter.
 
     ``data`` is copied; ``Parameter()`` is an empty array. Arithmetic and
-    ufunc results are plain ``numpy.ndarray`` (or NumPy scalars), so derived
+    ufunc results are plain :class:`~wageubn.Tensor` objects (not Parameters), so derived
     values are never mistaken for parameters, while in-place updates such as
     ``p -= lr * grad`` keep the object (and its registration) intact.
 
@@ -97,11 +99,11 @@ class Parameter(np.ndarray):
     >>> p
     Parameter containing:
     array([1., 2.], dtype=float32)
-    >>> type(p * 2).__name__, p.requires_grad
-    ('ndarray', True)
+    >>> type(p * 2).__name__, p.requires_grad, (p * 2).requires_grad
+    ('Tensor', True, False)
     """
 
-    requires_grad: bool
+    _requires_grad = True
 
     def __new__(cls, data: Any = None, requires_grad: bool = True) -> Parameter:
         array = np.empty(0, dtype=np.float32) if data is None else _as_array(data)
@@ -116,7 +118,7 @@ class Parameter(np.ndarray):
 
     def __array_finalize__(self, obj: Optional[np.ndarray]) -> None:
         # Views and copies (slicing, ``copy.deepcopy``) inherit the flag.
-        self.requires_grad = getattr(obj, "requires_grad", True)
+        self._requires_grad = getattr(obj, "_requires_grad", True)
 
     def __array_wrap__(
         self,
@@ -126,33 +128,15 @@ class Parameter(np.ndarray):
     ) -> Any:
         # NumPy only hands us a Parameter when it is an explicit ``out=``
         # (e.g. ``p += 1``); that object must survive, anything else is a new
-        # value and becomes a plain array / scalar.
+        # value and becomes a plain Tensor (0-d for a scalar result).
         if isinstance(array, Parameter):
             return array
-        array = array.view(np.ndarray)
-        return array[()] if return_scalar else array
-
-    def __reduce_ex__(self, protocol: Any) -> Tuple[Any, ...]:
-        # ndarray's own pickling drops instance attributes such as requires_grad.
-        return (_rebuild_parameter, (type(self), self.view(np.ndarray), self.requires_grad))
-
-    def requires_grad_(self, requires_grad: bool = True) -> Parameter:
-        """Set :attr:`requires_grad` in place and return ``self``."""
-        self.requires_grad = bool(requires_grad)
-        return self
+        return array.view(Tensor)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + repr(self.view(np.ndarray))
 
     __str__ = __repr__
-
-
-def _rebuild_parameter(
-    cls: Type[Parameter], array: np.ndarray, requires_grad: bool
-) -> Parameter:
-    param = cast(Parameter, array.view(cls))
-    param.requires_grad = requires_grad
-    return param
 
 
 # Shared by all handles so an id never names two hooks of the same module.
@@ -255,12 +239,13 @@ class Module:
     ...         return x * self.weight + self.offset
     >>> net = Affine()
     >>> net(np.array([1.0]))
-    array([2.])
+    tensor([2.])
     >>> [name for name, _ in net.named_parameters()], list(net.state_dict())
     (['weight'], ['weight', 'offset'])
     """
 
     training: bool
+    _version: int = 1  # the ``version`` of each module's state-dict metadata, as torch's
     _parameters: Dict[str, Optional[Parameter]]
     _buffers: Dict[str, Optional[np.ndarray]]
     _non_persistent_buffers_set: Set[str]
@@ -517,8 +502,9 @@ class Module:
         return handle
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # The one place a forward's ndarray results (also in tuples / lists) become Tensors.
         if not self._forward_pre_hooks and not self._forward_hooks:
-            return self.forward(*args, **kwargs)  # no hooks: nothing else to do
+            return _wrap(self.forward(*args, **kwargs))  # no hooks: nothing else to do
         result = None
         called: Set[int] = set()
         try:
@@ -537,12 +523,12 @@ class Module:
                     new = hook(self, args)
                     if new is not None:
                         args = new if isinstance(new, tuple) else (new,)
-            result = self.forward(*args, **kwargs)
+            result = _wrap(self.forward(*args, **kwargs))
             for hook_id, hook in list(self._forward_hooks.items()):
                 called.add(hook_id)
                 new = self._run_forward_hook(hook_id, hook, args, kwargs, result)
                 if new is not None:
-                    result = new
+                    result = _wrap(new)
             return result
         except Exception:
             for hook_id, hook in list(self._forward_hooks.items()):
@@ -710,6 +696,21 @@ class Module:
             raise AttributeError(f"`{param_name}` is not an nn.Parameter")
         return param
 
+    def get_buffer(self, target: str) -> np.ndarray:
+        """Return the buffer at dotted path ``target`` (e.g. ``'bn.running_mean'``).
+
+        >>> m = Sequential(Identity()); m[0].register_buffer("count", np.zeros(1))
+        >>> m.get_buffer("0.count")
+        array([0.])
+        """
+        module_path, _, buffer_name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        if not hasattr(module, buffer_name):
+            raise AttributeError(f"{module._get_name()} has no attribute `{buffer_name}`")
+        if buffer_name not in module._buffers:
+            raise AttributeError(f"`{buffer_name}` is not a buffer")
+        return module._buffers[buffer_name]
+
     # ------------------------------------------------------------------ modes and no-ops
 
     def train(self: T, mode: bool = True) -> T:
@@ -754,6 +755,138 @@ class Module:
         """No-op returning ``self``: parameters are always float32; buffers keep their dtype."""
         return self
 
+    def cuda(self: T, device: Any = None) -> T:
+        """No-op returning ``self``: there is no GPU, 'cuda' names host memory here too."""
+        _check_device(device)
+        return self
+
+    def double(self: T) -> T:
+        """No-op returning ``self``: parameters stay float32 (the kernels compute in float32)."""
+        return self
+
+    def half(self: T) -> T:
+        """No-op returning ``self``: parameters stay float32 (the kernels compute in float32)."""
+        return self
+
+    def type(self: T, dst_type: Any) -> T:
+        """No-op returning ``self`` for a floating ``dst_type`` (a dtype such as
+        ``wageubn.float64`` or a name such as ``'torch.DoubleTensor'``): parameters stay float32.
+
+        >>> import wageubn
+        >>> m = Identity(); m.type(wageubn.double) is m
+        True
+        """
+        if isinstance(dst_type, str) and dst_type.endswith("Tensor"):
+            name = dst_type.rpartition(".")[2]
+            floating = name in ("FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor")
+        else:
+            try:
+                floating = np.dtype(dst_type).kind == "f"
+            except TypeError:
+                raise TypeError(f"dst_type: expected a dtype or a tensor type name, got {dst_type!r}") from None
+        if not floating:
+            raise TypeError(f"dst_type: expected a floating type (parameters stay float32), got {dst_type!r}")
+        return self
+
+    # ------------------------------------------------------------------ state-dict hooks
+
+    def _hooks(self, name: str) -> OrderedDict[int, Any]:
+        """This module's hook registry ``name``, created on first use (also on old pickles)."""
+        hooks = self.__dict__.get(name)
+        if hooks is None:
+            hooks = OrderedDict()
+            object.__setattr__(self, name, hooks)
+        return hooks
+
+    def register_state_dict_pre_hook(self, hook: Callable[..., None]) -> RemovableHandle:
+        """Run ``hook(module, prefix, keep_vars)`` before :meth:`state_dict` saves this module."""
+        hooks = self._hooks("_state_dict_pre_hooks")
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
+
+    def register_state_dict_post_hook(self, hook: Callable[..., None]) -> RemovableHandle:
+        """Run ``hook(module, state_dict, prefix, local_metadata)`` after :meth:`state_dict` saved
+        this module and its children; it edits ``state_dict`` in place and must return None.
+
+        >>> m = Identity()
+        >>> _ = m.register_state_dict_post_hook(lambda mod, sd, prefix, meta: sd.update(extra=1))
+        >>> dict(m.state_dict())
+        {'extra': 1}
+        """
+        hooks, public = self._hooks("_state_dict_hooks"), self._hooks("_state_dict_hooks_public")
+        if any(h is hook and i not in public for i, h in hooks.items()):
+            raise RuntimeError("Cannot register the same function as the state dict post hook that was "
+                               "previously registered via _register_state_dict_hook")
+        handle = RemovableHandle(hooks, public)
+        hooks[handle.id] = hook
+        public[handle.id] = True
+        return handle
+
+    def _register_state_dict_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Run ``hook(module, state_dict, prefix, local_metadata)`` after :meth:`state_dict`; a
+        returned dict replaces the result (honoured when this module is the one called)."""
+        hooks, public = self._hooks("_state_dict_hooks"), self._hooks("_state_dict_hooks_public")
+        if any(h is hook and i in public for i, h in hooks.items()):
+            raise RuntimeError("Cannot register the same function as the state dict post hook that was "
+                               "previously registered via register_state_dict_post_hook")
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
+
+    def register_load_state_dict_pre_hook(self, hook: Callable[..., None]) -> RemovableHandle:
+        """Run ``hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs)`` before :meth:`load_state_dict` checks this module's
+        entries; it may edit ``state_dict`` (this module's part of it) in place."""
+        return self._register_load_state_dict_pre_hook(hook, with_module=True)
+
+    def _register_load_state_dict_pre_hook(self, hook: Callable[..., None], with_module: bool = False) -> RemovableHandle:
+        """As :meth:`register_load_state_dict_pre_hook`; without ``with_module`` the hook is
+        called without the module argument."""
+        hooks, with_mod = self._hooks("_load_state_dict_pre_hooks"), self._hooks("_load_state_dict_pre_hooks_with_module")
+        handle = RemovableHandle(hooks, with_mod)
+        hooks[handle.id] = hook
+        if with_module:
+            with_mod[handle.id] = True
+        return handle
+
+    def register_load_state_dict_post_hook(self, hook: Callable[..., None]) -> RemovableHandle:
+        """Run ``hook(module, incompatible_keys)`` after :meth:`load_state_dict` checked this module
+        and its children; it may edit ``incompatible_keys.missing_keys`` / ``.unexpected_keys`` in
+        place (before ``strict`` judges them) and must return None.
+
+        >>> m = Sequential(Identity()); m[0].register_parameter("w", Parameter([0.0]))
+        >>> _ = m.register_load_state_dict_post_hook(lambda mod, keys: keys.missing_keys.clear())
+        >>> m.load_state_dict({})
+        <All keys matched successfully>
+        """
+        hooks = self._hooks("_load_state_dict_post_hooks")
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
+
+    def _run_load_state_dict_pre_hooks(self, state_dict: Dict[str, Any], prefix: str, metadata: Any,
+                                       strict: bool, missing_keys: List[str], unexpected_keys: List[str],
+                                       error_msgs: List[str]) -> None:
+        hooks = self.__dict__.get("_load_state_dict_pre_hooks")
+        if not hooks:
+            return
+        local_metadata = {} if metadata is None else metadata.get(prefix[:-1], {})
+        with_module = self.__dict__.get("_load_state_dict_pre_hooks_with_module", {})
+        for hook_id, hook in list(hooks.items()):
+            args = (state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+            hook(self, *args) if hook_id in with_module else hook(*args)
+
+    def _run_load_state_dict_post_hooks(self, missing_keys: List[str], unexpected_keys: List[str]) -> None:
+        hooks = self.__dict__.get("_load_state_dict_post_hooks")
+        if not hooks:
+            return
+        incompatible = IncompatibleKeys(missing_keys, unexpected_keys)
+        for hook in list(hooks.values()):
+            if hook(self, incompatible) is not None:
+                raise RuntimeError("load_state_dict post-hook must return None; edit "
+                                   "incompatible_keys in place instead")
+
     # ------------------------------------------------------------------ state dict
 
     def _save_to_state_dict(
@@ -785,12 +918,26 @@ class Module:
         """
         if destination is None:
             destination = OrderedDict()
+            destination._metadata = OrderedDict()  # type: ignore[attr-defined]
+        local_metadata = {"version": self._version}
+        if hasattr(destination, "_metadata"):
+            destination._metadata[prefix[:-1]] = local_metadata
+        for hook in list(self.__dict__.get("_state_dict_pre_hooks", {}).values()):
+            hook(self, prefix, keep_vars)
         self._save_to_state_dict(destination, prefix, keep_vars)
         for name, module in self._modules.items():
             if module is not None:
                 module.state_dict(
                     destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars
                 )
+        public = self.__dict__.get("_state_dict_hooks_public", {})
+        for hook_id, hook in list(self.__dict__.get("_state_dict_hooks", {}).items()):
+            result = hook(self, destination, prefix, local_metadata)
+            if hook_id in public:
+                if result is not None:
+                    raise RuntimeError("state_dict post-hook must return None")
+            elif result is not None:
+                destination = result
         return destination
 
     def _load_from_state_dict(
@@ -880,6 +1027,8 @@ class Module:
         pending: List[Tuple[Dict[str, Any], str, np.ndarray]] = []
 
         def load(module: Module, local_state: Mapping[str, Any], prefix: str) -> None:
+            module._run_load_state_dict_pre_hooks(local_state, prefix, getattr(state_dict, "_metadata", None),
+                                                  strict, missing_keys, unexpected_keys, error_msgs)
             module._load_from_state_dict(
                 local_state, prefix, missing_keys, unexpected_keys, error_msgs, pending
             )
@@ -890,6 +1039,7 @@ class Module:
                         k: v for k, v in local_state.items() if k.startswith(child_prefix)
                     }
                     load(child, child_state, child_prefix)
+            module._run_load_state_dict_post_hooks(missing_keys, unexpected_keys)
 
         load(self, dict(state_dict), "")
 
@@ -1274,7 +1424,7 @@ class Flatten(Module):
 class Identity(Module):
     """Return the input unchanged; constructor arguments are accepted and ignored.
 
-    >>> x = np.ones(3)
+    >>> x = np.ones(3).view(Tensor)
     >>> Identity(54, unused="argument")(x) is x
     True
     """

@@ -9,10 +9,10 @@ float32 whatever the input dtype).  Max pooling pads with -inf, propagates NaN a
 >>> from wageubn.function.pooling import MaxPool2d, AvgPool1d
 >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
 >>> MaxPool2d(2)(x)
-array([[[[ 5.,  7.],
-         [13., 15.]]]], dtype=float32)
+tensor([[[[ 5.,  7.],
+          [13., 15.]]]], dtype=float32)
 >>> AvgPool1d(2)(np.array([[1.0, 3.0, 5.0, 7.0]]))
-array([[2., 6.]], dtype=float32)
+tensor([[2., 6.]], dtype=float32)
 """
 import collections.abc
 import math
@@ -157,7 +157,7 @@ class MaxPool1d(_MaxPoolNd):
     >>> import numpy as np
     >>> out, idx = MaxPool1d(3, stride=2, padding=1, return_indices=True)(np.array([[4.0, 1, 9, 2, 7]]))
     >>> out, idx
-    (array([[4., 9., 7.]], dtype=float32), array([[0, 2, 4]]))
+    (tensor([[4., 9., 7.]], dtype=float32), tensor([[0, 2, 4]]))
     """
 
     _dims = 1
@@ -190,7 +190,7 @@ class AvgPool1d(_AvgPoolNd):
 
     >>> import numpy as np
     >>> AvgPool1d(2, padding=1, count_include_pad=False)(np.array([[2.0, 4.0, 6.0]]))
-    array([[2., 5.]], dtype=float32)
+    tensor([[2., 5.]], dtype=float32)
     """
 
     _dims = 1
@@ -226,7 +226,7 @@ class AvgPool2d(_AvgPool23d):
 
     >>> import numpy as np
     >>> AvgPool2d(2, divisor_override=1)(np.ones((1, 2, 2)))
-    array([[[4.]]], dtype=float32)
+    tensor([[[4.]]], dtype=float32)
     """
 
     _dims = 2
