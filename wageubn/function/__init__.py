@@ -15,11 +15,12 @@ from .linear import Linear
 from . import extra
 from .adder import Adder2d
 from . import init, number
+from . import functional
 from .number import (alldirectquant, constquant, directquant, errorquant, errquant, gbnquant, gradquant,
                      gwquant, shiftquant, sround, weightquant)
 
 __all__ = ["Module", "ModuleList", "ModuleDict", "Sequential", "Parameter", "Flatten", "Identity",
            "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
-           "ReLU", "ReLU6", "BatchNorm2d", "Conv2d", "Linear", "Adder2d", "extra", "init", "number",
+           "ReLU", "ReLU6", "BatchNorm2d", "Conv2d", "Linear", "Adder2d", "extra", "init", "number", "functional",
            "directquant", "alldirectquant", "weightquant", "sround", "shiftquant", "constquant",
            "errorquant", "errquant", "gwquant", "gbnquant", "gradquant"]
