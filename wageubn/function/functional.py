@@ -490,7 +490,7 @@ def _batch_statistics(x: np.ndarray, running_mean, running_var, momentum: float,
     mean, var = _C.batchnorm_stats(x, get_num_threads())
     count = x.size // max(x.shape[1], 1)
     if count <= 1:
-        raise ValueError(f"Expected more than 1 value per channel when training, got input size {x.shape}")
+        raise ValueError(f"{fn}: expected more than 1 value per channel when training, got input shape {x.shape}")
     if running_mean is not None:
         running_mean[...] = (1 - momentum) * running_mean + momentum * mean
     if running_var is not None:
