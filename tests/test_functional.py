@@ -226,6 +226,16 @@ def test_adaptive_pools(torch, x4, size):
     assert idx.dtype == np.int64
 
 
+def test_adaptive_max_pool_nan_indices_match_torch(torch, rng):
+    x = rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
+    x[0, 0, 1, 1] = x[0, 0, 1, 4] = x[1, 2, 5, 5] = np.nan
+    for size in (1, (3, 2), (4, 5)):
+        out, idx = F.adaptive_max_pool2d(x, size, return_indices=True)
+        tout, tidx = torch.nn.functional.adaptive_max_pool2d(_t(torch, x), size, return_indices=True)
+        np.testing.assert_array_equal(out, tout.numpy())
+        np.testing.assert_array_equal(idx, tidx.numpy())
+
+
 def test_adaptive_pool_errors():
     with pytest.raises(ValueError, match="output_size"):
         F.adaptive_avg_pool2d(np.zeros((1, 2, 3, 3)), 0)

@@ -45,6 +45,7 @@ def _float_pairs(torch):
         (nn.BatchNorm1d(3), T.BatchNorm1d(3), (6, 3)),
         (nn.BatchNorm1d(3, momentum=None, affine=False), T.BatchNorm1d(3, momentum=None, affine=False), (4, 3, 5)),
         (nn.BatchNorm1d(3, track_running_stats=False), T.BatchNorm1d(3, track_running_stats=False), (4, 3, 5)),
+        (nn.BatchNorm1d(3, bias=False), T.BatchNorm1d(3, bias=False), (5, 3)),
         (nn.GroupNorm(2, 4), T.GroupNorm(2, 4), (3, 4, 5, 2)),
         (nn.GroupNorm(4, 4, affine=False), T.GroupNorm(4, 4, affine=False), (3, 4, 6)),
         (nn.LayerNorm((4, 5)), T.LayerNorm((4, 5)), (2, 3, 4, 5)),
@@ -71,10 +72,10 @@ def _float_pairs(torch):
     ]
 
 
-@pytest.mark.parametrize("index", range(29))
+@pytest.mark.parametrize("index", range(30))
 def test_float_layers_match_torch(torch, rng, index):
     pairs = _float_pairs(torch)
-    assert len(pairs) == 29
+    assert len(pairs) == 30
     ours, theirs, shape = pairs[index]
     if hasattr(ours, "quant"):
         ours.floatilize()

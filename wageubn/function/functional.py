@@ -461,7 +461,8 @@ def _adaptive_index(size: int, out: int) -> np.ndarray:
 
 def adaptive_max_pool2d(input, output_size, return_indices: bool = False):
     """Maximum over torch's adaptive windows; with ``return_indices`` also the int64 flat index
-    (h * W + w) of the first maximum of each window.  NaN propagates.
+    (h * W + w) of the first maximum of each window, as torch.  NaN propagates (the index of a
+    window's last NaN, as torch).
 
     >>> adaptive_max_pool2d(np.arange(9.0).reshape(1, 3, 3), 1, return_indices=True)[1].tolist()
     [[[8]]]
@@ -473,7 +474,11 @@ def adaptive_max_pool2d(input, output_size, return_indices: bool = False):
     kh, kw = rows.shape[1], cols.shape[1]
     windows = x.astype(np.float32, copy=False)[..., rows[:, :, None, None], cols[None, None, :, :]]
     windows = np.swapaxes(windows, -3, -2).reshape(x.shape[:-2] + (oh, ow, kh * kw))
-    arg = np.argmax(windows, axis=-1)
+    arg = np.argmax(windows, axis=-1)  # the first maximum (or first NaN)
+    nan = np.isnan(windows)
+    if nan.any():  # torch's loop keeps the last NaN of a window
+        last = windows.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
+        arg = np.where(nan.any(axis=-1), last, arg)
     values = np.take_along_axis(windows, arg[..., None], axis=-1)[..., 0]
     if not return_indices:
         return _wrap(values)
