@@ -33,7 +33,7 @@ def _same_error(torch, ours, theirs):
         theirs()
     with pytest.raises(type(t.value)) as o:
         ours()
-    assert str(o.value) == str(t.value)
+    assert str(t.value) in str(o.value)  # torch's message, after the argument's name
 
 
 def test_errors_match_torch(torch):

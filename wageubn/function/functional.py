@@ -95,7 +95,7 @@ def _reduction(size_average, reduce, reduction: str) -> str:
         warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{reduction}' "
                       "instead.", stacklevel=3)
     if reduction not in ("none", "mean", "sum"):
-        raise ValueError(f"{reduction} is not a valid value for reduction")
+        raise ValueError(f"reduction: {reduction} is not a valid value for reduction")
     return reduction
 
 
@@ -127,7 +127,7 @@ def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool =
     """
     lo, hi = _number(min_val, "hardtanh", "min_val"), _number(max_val, "hardtanh", "max_val")
     if lo > hi:
-        raise ValueError("min_val cannot be greater than max_val")
+        raise ValueError(f"hardtanh: max_val: min_val cannot be greater than max_val, got {lo} > {hi}")
     return _clamp(input, lo, hi, inplace, "hardtanh")
 
 
@@ -446,6 +446,10 @@ def adaptive_avg_pool2d(input, output_size):
     """
     x = _adaptive_input(input, "adaptive_avg_pool2d")
     oh, ow = _adaptive_size(output_size, x.shape, "adaptive_avg_pool2d")
+    h, w = x.shape[-2:]
+    if h % oh == 0 and w % ow == 0:  # equal windows side by side (global pooling among them): one mean
+        tiles = x.reshape(x.shape[:-2] + (oh, h // oh, ow, w // ow))
+        return _wrap(tiles.mean(axis=(-3, -1), dtype=np.float64).astype(np.float32))
     (hs, he), (ws, we) = _adaptive_ranges(x.shape[-2], oh), _adaptive_ranges(x.shape[-1], ow)
     sums = _window_sums(_window_sums(x.astype(np.float64), x.ndim - 2, hs, he), x.ndim - 1, ws, we)
     counts = (he - hs)[:, None] * (we - ws)[None, :]
@@ -602,7 +606,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
 def _check_p(p) -> float:
     p = _number(p, "dropout", "p")
     if p < 0.0 or p > 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        raise ValueError(f"p: dropout probability has to be between 0 and 1, but got {p}")
     return p
 
 

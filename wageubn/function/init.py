@@ -91,25 +91,26 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
         elif isinstance(param, (int, float)) and not isinstance(param, bool):
             slope = param
         else:
-            raise ValueError(f"negative_slope {param} not a valid number")
+            raise ValueError(f"param: negative_slope {param} not a valid number")
         return math.sqrt(2.0 / (1 + slope ** 2))
     if nonlinearity == "selu":
         return 3.0 / 4
-    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+    raise ValueError(f"nonlinearity: Unsupported nonlinearity {nonlinearity}")
 
 
 def _calculate_fan_in_and_fan_out(tensor) -> Tuple[int, int]:
     """(dim 1, dim 0) times the receptive field (the product of the dims after the second)."""
     shape = np.shape(tensor)
     if len(shape) < 2:
-        raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
+        raise ValueError("tensor: Fan in and fan out can not be computed for tensor with fewer than 2 dimensions"
+                         f", got shape {shape}")
     field = math.prod(shape[2:])
     return int(shape[1]) * field, int(shape[0]) * field
 
 
 def _calculate_correct_fan(tensor, mode: str) -> int:
     if not isinstance(mode, str) or mode.lower() not in ("fan_in", "fan_out"):
-        raise ValueError(f"Mode {mode} not supported, please use one of ['fan_in', 'fan_out']")
+        raise ValueError(f"mode: Mode {mode} not supported, please use one of ['fan_in', 'fan_out']")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return fan_in if mode.lower() == "fan_in" else fan_out
 
@@ -164,7 +165,7 @@ def eye_(tensor) -> np.ndarray:
     [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
     """
     if np.ndim(tensor) != 2:
-        raise ValueError("Only tensors with 2 dimensions are supported")
+        raise ValueError(f"tensor: Only tensors with 2 dimensions are supported, got shape {np.shape(tensor)}")
     _target(tensor)[...] = np.eye(*tensor.shape)
     return tensor
 
@@ -176,12 +177,12 @@ def dirac_(tensor, groups: int = 1) -> np.ndarray:
     [[[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]], [[0.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]
     """
     if np.ndim(tensor) not in (3, 4, 5):
-        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+        raise ValueError(f"tensor: Only tensors with 3, 4, or 5 dimensions are supported, got shape {np.shape(tensor)}")
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"groups: expected a positive int, got {groups!r}")
     tensor = _target(tensor)
     if tensor.shape[0] % groups:
-        raise ValueError("dim 0 must be divisible by groups")
+        raise ValueError(f"groups: dim 0 must be divisible by groups, got {groups} for shape {tensor.shape}")
     per_group = tensor.shape[0] // groups
     centre = tuple(s // 2 for s in tensor.shape[2:])
     tensor[...] = 0
@@ -274,7 +275,7 @@ def orthogonal_(tensor, gain: float = 1, generator=None) -> np.ndarray:
     viewed as (dim 0, the rest)."""
     tensor = _target(tensor)
     if tensor.ndim < 2:
-        raise ValueError("Only tensors with 2 or more dimensions are supported")
+        raise ValueError(f"tensor: Only tensors with 2 or more dimensions are supported, got shape {tensor.shape}")
     gain = _number(gain, "gain")
     if tensor.size == 0:
         return tensor
