@@ -1,7 +1,6 @@
 """wageubn.function.init against torch.nn.init: fan and gain rules exactly, the random fills
 statistically (large arrays, fixed seed), the deterministic fills exactly, errors as torch's."""
 import math
-import warnings
 
 import numpy as np
 import pytest

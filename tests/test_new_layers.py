@@ -417,3 +417,42 @@ def test_a_small_cnn_runs_float_and_quantized(rng):
         if hasattr(m, "floatilize"):
             m.floatilize()
     assert np.isfinite(nn.CrossEntropyLoss()(net(x), t))
+
+
+def test_conv_transpose2d_exact_accumulation_with_wide_formats(torch, rng):
+    """12-bit operands over 288 products per output pass 2**24 grid units: the kernel sums in
+    double and the output is still the exact sum rounded once."""
+    widths = dict(weight_dec_bit_width=11, weight_all_bit_width=12, bias_dec_bit_width=12, bias_all_bit_width=16,
+                  input_dec_bit_width=10, input_all_bit_width=12, output_dec_bit_width=20, output_all_bit_width=30)
+    layer = nn.ConvTranspose2d(32, 4, 3, stride=2, iostrict=True, **widths)
+    assert layer._sum_bound(32 * 9, False) >= 2 ** 24
+    layer.weight[...] = _grid(rng, layer.weight.shape, 11, 12)  # full-range codes: float32 sums would round
+    x = _grid(rng, (1, 32, 4, 4), 10, 12)
+    w, b, xi = twin.quantize(layer.weight, 11, 12), twin.quantize(layer.bias, 12, 16), twin.quantize(x, 10, 12)
+    raw = torch.nn.functional.conv_transpose2d(torch.tensor(xi.astype(np.float64)), torch.tensor(w.astype(np.float64)),
+                                               torch.tensor(b.astype(np.float64)), stride=2).numpy()
+    np.testing.assert_array_equal(layer(x), twin.quantize(raw, 20, 30))
+
+
+def test_float_layers_and_functional_compute_the_same(rng):
+    """One implementation per concept: the floatilized layer is the functional, bit for bit."""
+    import wageubn.function.functional as F
+    x3 = rng.standard_normal((2, 4, 9)).astype(np.float32)
+    x4 = rng.standard_normal((2, 4, 6, 5)).astype(np.float32)
+    conv1 = nn.Conv1d(4, 6, 3, stride=2, padding=1, groups=2)
+    tconv = nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1)
+    bn = nn.BatchNorm1d(4)
+    for m in (conv1, tconv, bn):
+        m.floatilize()
+    np.testing.assert_array_equal(conv1(x3), F.conv1d(x3, conv1.weight, conv1.bias, 2, 1, 1, 2))
+    np.testing.assert_array_equal(tconv(x4), F.conv_transpose2d(x4, tconv.weight, tconv.bias, 2, 1, 1))
+    rm, rv = bn.running_mean.copy(), bn.running_var.copy()
+    np.testing.assert_array_equal(bn(x3), F.batch_norm(x3, rm, rv, bn.weight, bn.bias, True, 0.1, 1e-5))
+    np.testing.assert_array_equal(bn.running_mean, rm)
+    np.testing.assert_array_equal(bn.running_var, rv)
+    act = nn.LeakyReLU(0.3)
+    act.floatilize()
+    np.testing.assert_array_equal(act(x4), F.leaky_relu(x4, 0.3))
+    ht = nn.Hardtanh(-0.5, 0.5)
+    ht.floatilize()
+    np.testing.assert_array_equal(ht(x4), F.hardtanh(x4, -0.5, 0.5))

@@ -22,7 +22,7 @@ Nothing here quantizes: the layers of ``wageubn.function`` add the fixed-point f
 import math
 import numbers
 import warnings
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
