@@ -12,14 +12,26 @@ from .activation import ReLU, ReLU6
 from .batchnorm import BatchNorm2d
 from .conv import Conv2d
 from .linear import Linear
+from .nonlinear import Hardtanh, LeakyReLU, LogSoftmax, Sigmoid, Softmax, Tanh
+from .norm import BatchNorm1d, GroupNorm, LayerNorm
+from .convnd import Conv1d, ConvTranspose2d
+from .adaptive import AdaptiveAvgPool2d, AdaptiveMaxPool2d
+from .dropout import Dropout, Dropout2d
+from .upsample import Upsample
+from .sparse import Embedding
+from .loss import CrossEntropyLoss, MSELoss, NLLLoss
 from . import extra
 from .adder import Adder2d
 from . import init, number
+from . import functional
 from .number import (alldirectquant, constquant, directquant, errorquant, errquant, gbnquant, gradquant,
                      gwquant, shiftquant, sround, weightquant)
 
 __all__ = ["Module", "ModuleList", "ModuleDict", "Sequential", "Parameter", "Flatten", "Identity",
            "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
-           "ReLU", "ReLU6", "BatchNorm2d", "Conv2d", "Linear", "Adder2d", "extra", "init", "number",
+           "ReLU", "ReLU6", "BatchNorm2d", "Conv2d", "Linear", "Adder2d",
+           "LeakyReLU", "Hardtanh", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "BatchNorm1d", "GroupNorm",
+           "LayerNorm", "Conv1d", "ConvTranspose2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Dropout",
+           "Dropout2d", "Upsample", "Embedding", "CrossEntropyLoss", "MSELoss", "NLLLoss", "extra", "init", "number", "functional",
            "directquant", "alldirectquant", "weightquant", "sround", "shiftquant", "constquant",
            "errorquant", "errquant", "gwquant", "gbnquant", "gradquant"]

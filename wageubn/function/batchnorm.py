@@ -7,6 +7,7 @@ from .. import _C
 from .._threads import get_num_threads
 from ._layer import QuantLayer, as_input
 from .conv import positive_int
+from .functional import _batch_statistics
 from .module import Parameter
 
 
@@ -24,13 +25,15 @@ class BatchNorm2d(QuantLayer):
     tensor([0.296875, 0.296875], dtype=float32)
     """
 
+    _ranks, _layout = (4,), "(n, c, h, w)"
+
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
                  affine: bool = True, track_running_stats: bool = True,
                  weight_dec_bit_width: int = 8, bias_dec_bit_width: int = 8, mean_dec_bit_width: int = 8,
                  var_dec_bit_width: int = 8, output_dec_bit_width: int = 8, input_dec_bit_width: int = 8,
                  weight_all_bit_width: int = 8, bias_all_bit_width: int = 8, mean_all_bit_width: int = 8,
                  var_all_bit_width: int = 8, output_all_bit_width: int = 8, input_all_bit_width: int = 8,
-                 iostrict: bool = False, *, retrain: bool = False):
+                 iostrict: bool = False, *, bias: bool = True, retrain: bool = False):
         super().__init__()
         self.num_features = positive_int(num_features, "num_features")
         if not (isinstance(eps, (int, float)) and eps >= 0):
@@ -43,7 +46,10 @@ class BatchNorm2d(QuantLayer):
         self.track_running_stats = track_running_stats
         if affine:
             self.weight = Parameter(np.ones(num_features, np.float32))
-            self.bias = Parameter(np.zeros(num_features, np.float32))
+            if bias:
+                self.bias = Parameter(np.zeros(num_features, np.float32))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -66,24 +72,24 @@ class BatchNorm2d(QuantLayer):
                 f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
     def _batch_stats(self, x: np.ndarray):
-        """Batch mean and biased variance; in float training mode also update the running stats."""
-        mean, var = _C.batchnorm_stats(x, get_num_threads())
-        count = x.size // self.num_features
-        if self.training and not self.quant and count <= 1:
-            raise ValueError(f"BatchNorm2d: expected more than 1 value per channel when training, "
-                             f"got input shape {x.shape}")
-        if self.training and not self.quant and self.running_mean is not None:
-            self.num_batches_tracked += 1
-            factor = 1.0 / int(self.num_batches_tracked) if self.momentum is None else self.momentum
-            unbiased = var * (count / (count - 1))
-            self.running_mean[...] = (1 - factor) * self.running_mean + factor * mean
-            self.running_var[...] = (1 - factor) * self.running_var + factor * unbiased
-        return mean.astype(np.float32), var.astype(np.float32)
+        """Batch mean and biased variance; in float training mode also update the running stats
+        (F.batch_norm's update, with the cumulative average when momentum is None)."""
+        if not (self.training and not self.quant):
+            mean, var = _C.batchnorm_stats(x, get_num_threads())
+            return mean.astype(np.float32), var.astype(np.float32)
+        if self.running_mean is None:
+            return _batch_statistics(x, None, None, 0.0, type(self).__name__)
+        tracked = int(self.num_batches_tracked) + 1
+        factor = 1.0 / tracked if self.momentum is None else self.momentum
+        stats = _batch_statistics(x, self.running_mean, self.running_var, factor, type(self).__name__)
+        self.num_batches_tracked += 1
+        return stats
 
     def forward(self, input) -> np.ndarray:
-        x = as_input(input, (4,), "BatchNorm2d", "(n, c, h, w)")
+        name = type(self).__name__
+        x = as_input(input, self._ranks, name, self._layout)
         if x.shape[1] != self.num_features:
-            raise ValueError(f"BatchNorm2d: input: expected {self.num_features} channels, got shape {x.shape}")
+            raise ValueError(f"{name}: input: expected {self.num_features} channels, got shape {x.shape}")
         if self.running_mean is None or (self.training and not self.quant):
             mean, var = self._batch_stats(x)
         else:
